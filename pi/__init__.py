@@ -1,0 +1,1 @@
+"""Raspberry Pi capture daemon, and the Redis data contract it owns."""

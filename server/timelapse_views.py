@@ -1,0 +1,5 @@
+"""Time-lapse routes (issue 5): placeholder blueprint."""
+
+from flask import Blueprint
+
+bp = Blueprint("timelapse", __name__)
