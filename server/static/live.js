@@ -1,0 +1,1 @@
+// Live view tiles (issue 6).

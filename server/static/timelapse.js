@@ -1,0 +1,1 @@
+// Time-lapse panel (issue 5).
