@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pi.contract import has_search_module
 
@@ -116,7 +118,8 @@ class EmbeddedRedis:
         return self.data_dir / "redis.log"
 
     def client(self, **kwargs) -> redis.Redis:
-        """Return a plain client for this server."""
+        """Return a client for this server that does not retry (probes must answer at once)."""
+        kwargs.setdefault("retry", Retry(NoBackoff(), 0))
         return redis.Redis(host="127.0.0.1", port=self.port, protocol=2, **kwargs)
 
     def command_line(self) -> list[str]:
