@@ -1,0 +1,61 @@
+"""docker-compose.yml (the production path) agrees with what the code expects.
+
+No Docker engine runs here, so the file is parsed and checked, not started.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from server import embedded_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def env_of(service: dict) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in service.get("environment", []))
+
+
+def test_redis_stack_with_redisinsight_and_aof_in_redisdata(compose):
+    redis = compose["services"]["redis"]
+    assert redis["image"].startswith("redis/redis-stack")
+    assert {"6379:6379", "8001:8001"} <= set(redis["ports"])
+    assert "./redisdata:/data" in redis["volumes"]
+    assert (ROOT / "redisdata").is_dir()
+    assert "--appendonly yes" in env_of(redis)["REDIS_ARGS"]
+
+
+def test_memory_budget_matches_the_embedded_redis(compose):
+    args = env_of(compose["services"]["redis"])["REDIS_ARGS"]
+    assert f"--maxmemory {embedded_redis.DEFAULT_MAXMEMORY}" in args
+    assert f"--maxmemory-policy {embedded_redis.MAXMEMORY_POLICY}" in args
+    assert "ON_TIMEOUT FAIL" in env_of(compose["services"]["redis"])["REDISEARCH_ARGS"]
+
+
+def test_gallery_reaches_redis_by_service_name_and_publishes_its_port(compose):
+    gallery = compose["services"]["gallery"]
+    env = env_of(gallery)
+    assert env["REDIS_URL"] == "redis://redis:6379"
+    port = env["GALLERY_PORT"]
+    assert f"{port}:{port}" in gallery["ports"]
+    assert env["GALLERY_HOST"] == "0.0.0.0"
+    assert gallery["depends_on"]["redis"]["condition"] == "service_healthy"
+    dockerfile = (ROOT / gallery["build"]["dockerfile"]).read_text()
+    assert f"EXPOSE {port}" in dockerfile
+    assert '"-m", "server", "serve"' in dockerfile
+
+
+def test_gallery_image_gets_the_same_bulma_as_setup(compose):
+    dockerfile = (ROOT / "server" / "Dockerfile").read_text()
+    wanted = re.search(r"BULMA_VERSION=(\S+)", (ROOT / "scripts/fetch_assets.sh").read_text())[1]
+    assert f"bulma@{wanted}" in dockerfile
+    assert f"bulma-{wanted}.min.css" in dockerfile
