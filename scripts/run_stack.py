@@ -1,0 +1,178 @@
+"""`make run`: a Redis with the search module, capture daemons on simulated cameras, the gallery.
+
+With REDIS_URL set, that Redis is used and nothing is started for it; otherwise the
+embedded Redis runs on 127.0.0.1 with its data in redisdata/. Ctrl-C stops all of it,
+the Redis last, so nothing captured is lost. Settings (environment or .env):
+
+  DEMO_CAMERAS       simulated cameras to run, name:seconds,...   (garden:5,porch:8)
+  DEMO_IMAGE_EXPIRY  seconds each demo image lives                 (3600)
+  GALLERY_PORT       the gallery's port                            (5000)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+from dotenv import load_dotenv  # noqa: E402
+
+from pi.contract import CAMERA_NAME_RE, SearchModuleMissing, ensure_index  # noqa: E402
+from pi.redis_connection import connect, redact_url  # noqa: E402
+from server import embedded_redis  # noqa: E402
+
+logger = logging.getLogger("run")
+
+DEFAULT_CAMERAS = "garden:5,porch:8"
+
+
+class SetupError(Exception):
+    """A problem the user must fix; the message says how."""
+
+
+@dataclass
+class Child:
+    """One supervised process whose output is prefixed with its name."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        """Start the process in its own session, so Ctrl-C reaches only the supervisor."""
+        self.process = subprocess.Popen(
+            self.argv, cwd=ROOT, env={**os.environ, **self.env}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            print(f"{self.name:>16} | {line.rstrip()}", flush=True)
+
+    def stop(self, timeout: float = 8.0) -> None:
+        """Ask the process to stop (SIGTERM), then kill it if it does not."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s did not stop within %.0f s; killing it", self.name, timeout)
+            self.process.kill()
+            self.process.wait()
+
+
+def parse_cameras(text: str) -> list[tuple[str, float]]:
+    """Parse DEMO_CAMERAS, e.g. "garden:5,porch:8", into (name, interval) pairs."""
+    cameras = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, seconds = item.partition(":")
+        try:
+            interval = float(seconds or 5)
+        except ValueError:
+            interval = -1.0
+        if not CAMERA_NAME_RE.match(name) or interval <= 0:
+            raise SetupError(
+                f"DEMO_CAMERAS={text!r} is not valid: use name:seconds pairs separated by commas, "
+                "names of letters, digits, - and _, e.g. garden:5,porch:8."
+            )
+        cameras.append((name, interval))
+    return cameras
+
+
+def children_for(url: str, cameras: list[tuple[str, float]], expiry: str) -> list[Child]:
+    """Return the capture daemons and the gallery to run against `url`."""
+    python = sys.executable
+    children = [
+        Child(f"capture[{name}]", [python, "-m", "pi.capture"], {
+            "REDIS_URL": url, "CAMERA_BACKEND": "simulated", "CAMERA_NAME": name,
+            "IMAGE_CAPTURE_FREQUENCY": str(interval), "IMAGE_EXPIRY": expiry,
+            "SPOOL_DIR": str(ROOT / "redisdata" / "spool" / name),
+        })
+        for name, interval in cameras
+    ]
+    children.append(Child("gallery", [python, "-m", "server", "serve"], {"REDIS_URL": url}))
+    return children
+
+
+def check_redis(url: str) -> None:
+    """Make sure Redis answers, has the search module and has the index."""
+    client = connect(url, retries=2)
+    try:
+        outcome = ensure_index(client, where=redact_url(url))
+    except redis.ConnectionError as exc:
+        raise SetupError(
+            f"Cannot reach Redis at {redact_url(url)} ({exc}). Fix: start it "
+            "(`docker compose up -d`), correct REDIS_URL, or unset REDIS_URL to use the "
+            "embedded Redis."
+        ) from None
+    except redis.AuthenticationError:
+        raise SetupError(f"Redis at {redact_url(url)} refused the password in REDIS_URL.") from None
+    except SearchModuleMissing as exc:
+        raise SetupError(str(exc)) from None
+    finally:
+        client.close()
+    logger.info("Search index on %s: %s", redact_url(url), outcome)
+
+
+def main() -> int:
+    """Run everything until Ctrl-C; return the exit code."""
+    load_dotenv(ROOT / ".env")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    server = None
+    children: list[Child] = []
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    code = 0
+    try:
+        cameras = parse_cameras(os.environ.get("DEMO_CAMERAS", DEFAULT_CAMERAS))
+        url = os.environ.get("REDIS_URL")
+        if url:
+            logger.info("Using the Redis at REDIS_URL=%s (starting none)", redact_url(url))
+        else:
+            server = embedded_redis.from_env().start()
+            url = server.url
+        check_redis(url)
+        children = children_for(url, cameras, os.environ.get("DEMO_IMAGE_EXPIRY", "3600"))
+        for child in children:
+            child.start()
+        port = os.environ.get("GALLERY_PORT", "5000")
+        cli_hint = f"  (redis-cli -p {server.port})" if server else ""
+        print(f"\n  Gallery:  http://127.0.0.1:{port}/\n  Redis:    {redact_url(url)}{cli_hint}\n"
+              "  Stop:     Ctrl-C\n", flush=True)
+        while not stop.wait(0.5):
+            for child in children:
+                if child.process is not None and child.process.poll() is not None:
+                    logger.error("%s exited with code %s; stopping everything",
+                                 child.name, child.process.returncode)
+                    code = 1
+                    stop.set()
+    except (SetupError, embedded_redis.EmbeddedRedisError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if server is not None:
+            server.stop()
+            logger.info("Embedded Redis stopped; data kept in %s", server.data_dir)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
