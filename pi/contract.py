@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -150,7 +150,7 @@ class ImageRecord:
     @property
     def captured_at(self) -> str:
         """Return the capture time as ISO 8601 UTC, for people reading the hash."""
-        dt = datetime.fromtimestamp(self.timestamp, tz=timezone.utc)
+        dt = datetime.fromtimestamp(self.timestamp, tz=UTC)
         return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def to_hash(self) -> dict[str, bytes | str]:

@@ -16,7 +16,11 @@ fi
 
 if [[ ! -x $VENV/bin/python ]]; then
   echo "==> Creating $VENV"
-  "$PYTHON" -m venv "$VENV"
+  if ! "$PYTHON" -m venv "$VENV"; then
+    rm -rf "$VENV"
+    echo "error: could not create $VENV. On Debian/Ubuntu: sudo apt-get install -y python3-venv" >&2
+    exit 1
+  fi
 fi
 
 if [[ ! -f $STAMP || pyproject.toml -nt $STAMP ]]; then
