@@ -1,5 +1,326 @@
-"""Time-lapse routes (issue 5): placeholder blueprint."""
+"""Time-lapse routes: start a job, follow it, cancel it, and stream the finished MP4.
 
-from flask import Blueprint
+    POST   /api/timelapse                    start (JSON body; 202, or 400 / 409)
+    GET    /api/timelapse/current            the job this gallery process is running
+    GET    /api/timelapse/<id>               progress and result
+    POST   /api/timelapse/<id>/cancel        cancel, or delete a finished movie
+    DELETE /api/timelapse/<id>               the same
+    GET    /api/timelapse/<id>/movie.mp4     the movie, with HTTP Range support
+                                             (?download=1 to save it as a file)
+
+The CSRF header on POST and DELETE is enforced for every blueprint by the gallery, and
+so are its Redis error pages (503 with a JSON body naming the fix).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
+from pi import contract
+
+from .redis_store import get_redis
+from .timelapse import (
+    DEFAULT_FPS,
+    DEFAULT_SIZE,
+    FPS_MAX,
+    FPS_MIN,
+    MIME_MP4,
+    TimelapseInputError,
+    TimelapseOptions,
+    check_size,
+    max_frames_from_env,
+    parse_size,
+    parse_time,
+)
+from .timelapse_jobs import JobBusy, TimelapseJobs, is_valid_job_id, result_ttl_from_env
+
+logger = logging.getLogger(__name__)
 
 bp = Blueprint("timelapse", __name__)
+
+_ERROR = {"description": "Error: `{\"error\": {\"code\", \"message\", \"parameter\"}}`.",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_STATE = {"description": "The job's state: `status` (running, saving, done, failed), `done` and "
+                         "`total` frames, `percent`, `eta_seconds`, `skipped_*` counts, `error`, "
+                         "and when done `movie_url`, `download_url`, `expires_in`.",
+          "content": {"application/json": {"schema": {"type": "object"}}}}
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "description": "The job's id.",
+           "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"}}
+_CSRF = [{"csrfToken": []}]
+_START_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object",
+    "properties": {
+        "since": {"type": ["number", "string"], "description": "Unix seconds, ISO 8601, now, "
+                  "today, yesterday or relative (-1h); default: 24 hours before `until`."},
+        "until": {"type": ["number", "string"], "description": "As `since`; default: now."},
+        "camera": {"type": ["string", "null"], "description": "One camera; null for all."},
+        "fps": {"type": "integer", "minimum": FPS_MIN, "maximum": FPS_MAX, "default": DEFAULT_FPS},
+        "size": {"type": "string", "pattern": "^[0-9]+x[0-9]+$", "default": "1280x720"},
+        "burn_in": {"type": "boolean", "description": "Write capture time and lux into frames."},
+        "min_lux": {"type": ["number", "null"], "description": "Skip frames darker than this."},
+    }}}}}
+bp.openapi_paths = {
+    "/api/timelapse": {"post": {
+        "summary": "Start a time-lapse job (one runs at a time per gallery process).",
+        "parameters": [], "security": _CSRF, "requestBody": _START_BODY,
+        "responses": {"202": _STATE, "400": _ERROR, "403": _ERROR,
+                      "409": {**_ERROR, "description": "A job is already running; `job_id` "
+                                                       "names it."}, "503": _ERROR}}},
+    "/api/timelapse/current": {"get": {
+        "summary": "The job this gallery process is running, or null.", "parameters": [],
+        "responses": {"200": {"description": "`{\"job\": state or null}`.",
+                              "content": {"application/json": {"schema": {"type": "object"}}}},
+                      "503": _ERROR}}},
+    "/api/timelapse/{job_id}": {
+        "get": {"summary": "A job's progress and result.", "parameters": [_JOB_ID],
+                "responses": {"200": _STATE, "404": _ERROR, "503": _ERROR}},
+        "delete": {"summary": "Cancel a job, or delete a finished one and its movie.",
+                   "parameters": [_JOB_ID], "security": _CSRF,
+                   "responses": {"200": {"description": "Cancelled."}, "403": _ERROR,
+                                 "404": _ERROR}},
+    },
+    "/api/timelapse/{job_id}/cancel": {"post": {
+        "summary": "The same as DELETE /api/timelapse/{job_id}.", "parameters": [_JOB_ID],
+        "security": _CSRF,
+        "responses": {"200": {"description": "Cancelled."}, "403": _ERROR, "404": _ERROR}}},
+    "/api/timelapse/{job_id}/movie.mp4": {"get": {
+        "summary": "The finished H.264 MP4; honours a single HTTP Range (206, 416).",
+        "parameters": [_JOB_ID, {"name": "download", "in": "query", "required": False,
+                                 "description": "1 to download it with a file name.",
+                                 "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "The movie.", "content": {"video/mp4": {}}},
+                      "206": {"description": "Part of the movie.", "content": {"video/mp4": {}}},
+                      "404": _ERROR, "409": _ERROR, "416": {"description": "Range not "
+                                                                           "satisfiable."}}}},
+}
+
+STREAM_CHUNK = 256 * 1024
+DEFAULT_SPAN = 86400.0
+_jobs_lock = threading.Lock()
+
+
+def get_jobs() -> TimelapseJobs:
+    """Return this app's job runner, made on first use from the app's config."""
+    app = current_app
+    jobs = app.extensions.get("timelapse_jobs")
+    if jobs is None:
+        with _jobs_lock:
+            jobs = app.extensions.get("timelapse_jobs")
+            if jobs is None:
+                max_frames = app.config.get("TIMELAPSE_MAX_FRAMES") or max_frames_from_env()
+                ttl = app.config.get("TIMELAPSE_TTL") or result_ttl_from_env()
+                jobs = TimelapseJobs(get_redis(), max_frames=int(max_frames), result_ttl=int(ttl),
+                                     tmp_dir=app.config.get("TIMELAPSE_TMPDIR"))
+                app.extensions["timelapse_jobs"] = jobs
+    return jobs
+
+
+def _error(status: int, code: str, message: str, parameter: str | None = None,
+           **extra: Any) -> tuple[Response, int]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if parameter:
+        body["parameter"] = parameter
+    return jsonify({"error": body, **extra}), status
+
+
+def _no_such_job(job_id: str) -> tuple[Response, int]:
+    return _error(404, "no_such_job",
+                  f"There is no time-lapse job {job_id[:40]!r}: its movie expired, it was "
+                  "cancelled or deleted, or it never existed. Make a new time-lapse.")
+
+
+@bp.errorhandler(TimelapseInputError)
+def _bad_input(exc: TimelapseInputError) -> tuple[Response, int]:
+    return _error(400, exc.code, exc.message, exc.parameter)
+
+
+# --- Reading a request -----------------------------------------------------------------
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _int_param(value: Any, name: str, code: str, hint: str) -> int:
+    if value is None or value == "":
+        raise TimelapseInputError(code, f"No {name} was given; enter {hint}", name)
+    if isinstance(value, bool):
+        raise TimelapseInputError(code, f"{name} must be a whole number: {hint}", name)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TimelapseInputError(code, f"{value!r} is not a number for {name}: {hint}",
+                                  name) from None
+    if number != int(number):
+        raise TimelapseInputError(code, f"{name} must be a whole number: {hint}", name)
+    return int(number)
+
+
+def options_from_json(body: dict[str, Any]) -> TimelapseOptions:
+    """Build checked TimelapseOptions from a start request's JSON body."""
+    until = parse_time(body["until"], "until") if body.get("until") not in (None, "") else None
+    if until is None:
+        until = parse_time("now", "until")
+    since_raw = body.get("since")
+    since = parse_time(since_raw, "since") if since_raw not in (None, "") else until - DEFAULT_SPAN
+    camera = body.get("camera") or None
+    if camera is not None and not isinstance(camera, str):
+        raise TimelapseInputError("bad_camera", "camera must be a camera's name.", "camera")
+    fps = _int_param(body.get("fps", DEFAULT_FPS), "fps", "bad_fps",
+                     "frames per second, e.g. 24.")
+    if body.get("size") not in (None, ""):
+        width, height = parse_size(str(body["size"]))
+    elif "width" in body or "height" in body:
+        width = _int_param(body.get("width"), "width", "bad_size", "pixels, e.g. 1280.")
+        height = _int_param(body.get("height"), "height", "bad_size", "pixels, e.g. 720.")
+        check_size(width, height)
+    else:
+        width, height = DEFAULT_SIZE
+    min_lux = body.get("min_lux")
+    if min_lux in (None, ""):
+        min_lux = None
+    else:
+        try:
+            min_lux = float(min_lux)
+        except (TypeError, ValueError):
+            raise TimelapseInputError("bad_min_lux",
+                                      f"{min_lux!r} is not a lux value for min_lux, e.g. 10.",
+                                      "min_lux") from None
+    options = TimelapseOptions(since=since, until=until, camera=camera, fps=fps, width=width,
+                               height=height, burn_in=_flag(body.get("burn_in")), min_lux=min_lux)
+    options.check()
+    return options
+
+
+def _with_links(state: dict[str, Any]) -> dict[str, Any]:
+    job_id = state["job_id"]
+    state["status_url"] = url_for("timelapse.status", job_id=job_id)
+    if state["status"] == "done":
+        movie = url_for("timelapse.movie", job_id=job_id)
+        state["movie_url"] = movie
+        state["download_url"] = f"{movie}?download=1"
+    return state
+
+
+# --- Routes ----------------------------------------------------------------------------
+
+
+@bp.post("/api/timelapse")
+def start() -> tuple[Response, int] | Response:
+    """Start a time-lapse job from a JSON body; 202 with its state."""
+    body = request.get_json(silent=True)
+    if body is None and request.form:
+        body = request.form.to_dict()
+    if not isinstance(body, dict):
+        return _error(400, "bad_request",
+                      "Send the time-lapse settings as a JSON object, e.g. "
+                      '{"since": "-1h", "until": "now", "camera": "garden", "fps": 24}.')
+    options = options_from_json(body)
+    jobs = get_jobs()
+    try:
+        job_id = jobs.start(options)
+    except JobBusy as exc:
+        return _error(409, "busy", str(exc), job_id=exc.job_id)
+    state = jobs.status(job_id) or {"job_id": job_id, "status": "running"}
+    response = jsonify(_with_links(state))
+    response.status_code = 202
+    response.headers["Location"] = url_for("timelapse.status", job_id=job_id)
+    return response
+
+
+@bp.get("/api/timelapse/current")
+def current() -> Response:
+    """Return the job this gallery process is running, or null."""
+    jobs = get_jobs()
+    job_id = jobs.running_job()
+    state = jobs.status(job_id) if job_id else None
+    return jsonify({"job": _with_links(state) if state else None})
+
+
+@bp.get("/api/timelapse/<job_id>")
+def status(job_id: str) -> tuple[Response, int] | Response:
+    """Return a job's progress, counts, error or movie links."""
+    state = get_jobs().status(job_id) if is_valid_job_id(job_id) else None
+    if state is None:
+        return _no_such_job(job_id)
+    response = jsonify(_with_links(state))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/api/timelapse/<job_id>/cancel")
+@bp.delete("/api/timelapse/<job_id>")
+def cancel(job_id: str) -> tuple[Response, int] | Response:
+    """Cancel a running job, or delete a finished one with its movie."""
+    if not is_valid_job_id(job_id) or not get_jobs().cancel(job_id):
+        return _no_such_job(job_id)
+    return jsonify({"job_id": job_id, "status": "cancelled"})
+
+
+@bp.get("/api/timelapse/<job_id>/movie.mp4")
+def movie(job_id: str) -> tuple[Response, int] | Response:
+    """Stream a finished job's MP4, honouring single HTTP Range requests."""
+    jobs = get_jobs()
+    state = jobs.status(job_id) if is_valid_job_id(job_id) else None
+    if state is None:
+        return _no_such_job(job_id)
+    if state["status"] != "done":
+        return _error(409, "not_ready",
+                      f"Time-lapse job {job_id} is {state['status']}, so it has no movie yet. "
+                      "Wait until its status is done.")
+    length = jobs.movie_length(job_id)
+    if not length:
+        return _error(404, "movie_gone",
+                      "This time-lapse's movie is no longer stored (it expired or Redis evicted "
+                      "it to make room). Make the time-lapse again.")
+    etag = f"{job_id}-{length}"
+    start, stop, status_code = 0, length, 200
+    rng = request.range
+    if rng is not None and request.if_range.etag not in (None, etag):
+        rng = None  # If-Range names another version: send the whole movie
+    if rng is not None and len(rng.ranges) == 1:
+        span = rng.range_for_length(length)
+        if span is None:
+            response = Response(status=416)
+            response.headers["Content-Range"] = f"bytes */{length}"
+            return response
+        start, stop = span
+        status_code = 206
+    response = Response(_chunks(jobs, job_id, start, stop), status=status_code, mimetype=MIME_MP4,
+                        direct_passthrough=True)
+    response.content_length = stop - start
+    if status_code == 206:
+        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{length}"
+    response.headers["Accept-Ranges"] = "bytes"
+    response.headers["Cache-Control"] = "private, max-age=60"
+    response.set_etag(etag)
+    if _flag(request.args.get("download")):
+        response.headers.set("Content-Disposition", "attachment",
+                             filename=_download_name(state))
+    return response
+
+
+def _chunks(jobs: TimelapseJobs, job_id: str, start: int, stop: int) -> Iterator[bytes]:
+    for offset in range(start, stop, STREAM_CHUNK):
+        piece = jobs.read_movie(job_id, offset, min(stop, offset + STREAM_CHUNK))
+        if not piece:
+            return
+        yield piece
+
+
+def _download_name(state: dict[str, Any]) -> str:
+    params = state.get("params", {})
+    camera = params.get("camera") or "all-cameras"
+    if not contract.CAMERA_NAME_RE.match(camera):
+        camera = "camera"
+    since = params.get("since")
+    stamp = datetime.fromtimestamp(since).strftime("%Y%m%d-%H%M") if since else state["job_id"]
+    return f"timelapse-{camera}-{stamp}.mp4"
