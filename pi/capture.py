@@ -1,0 +1,137 @@
+"""Capture daemon entry point: `python3 capture.py` inside pi/, or `python -m pi.capture`.
+
+Reads the settings (flags, environment, .env), opens the camera, and runs the capture
+loop until SIGTERM or Ctrl-C, which finish the store in flight, close the camera and
+exit 0. `--once` takes one picture, stores it and exits. Problems a user can fix end
+the program with one clear paragraph on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import the `pi` package from the repo root
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+from pi.cameras import CameraError, make_camera  # noqa: E402
+from pi.contract import SearchModuleMissing  # noqa: E402
+from pi.daemon import CaptureDaemon, DaemonStartError  # noqa: E402
+from pi.redis_connection import connect, redact_url  # noqa: E402
+from pi.settings import Settings, SettingsError, load_settings  # noqa: E402
+from pi.spool import Spool  # noqa: E402
+from pi.store import RedisCredentialsRefused  # noqa: E402
+
+logger = logging.getLogger("pi.capture")
+
+#: Exit codes: 0 fine, 1 a run-time problem (message printed), 2 bad settings.
+EXIT_OK, EXIT_FAILED, EXIT_SETTINGS = 0, 1, 2
+#: Seconds a store may take on the wire; a 4608x2592 JPEG is a few MB.
+SOCKET_TIMEOUT = 10.0
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr, one line per event (journald adds its own timestamps too)."""
+    logging.basicConfig(level=getattr(logging, level),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        logging.getLogger("PIL").setLevel(logging.INFO)
+
+
+def run_until_signalled(daemon: CaptureDaemon) -> None:
+    """Run the loop in a worker thread; SIGTERM/SIGINT ask it to stop, a second one forces it.
+
+    The main thread only waits, so the signal handler never interrupts code holding a lock.
+    """
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            daemon.run()
+        except BaseException as exc:  # handed to the main thread, which reports it
+            errors.append(exc)
+
+    signals_seen = 0
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            os._exit(EXIT_FAILED)
+        logger.info("%s received: finishing the picture in progress and stopping",
+                    signal.Signals(signum).name)
+        daemon.request_stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    worker = threading.Thread(target=work, name="capture-loop")
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.5)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if errors:
+        raise errors[0]
+
+
+def run(settings: Settings) -> int:
+    """Open everything the settings name and run the daemon (or one picture)."""
+    where = redact_url(settings.redis_url)
+    try:
+        spool = Spool(settings.spool_dir, int(settings.spool_max_mb * 1_000_000))
+    except OSError as exc:
+        print(f"error: SPOOL_DIR={settings.spool_dir} can't be used ({exc.strerror or exc}). Fix: "
+              "point SPOOL_DIR at a folder this user may write.", file=sys.stderr)
+        return EXIT_FAILED
+    camera = make_camera(settings)
+    client = connect(settings.redis_url, retries=1, socket_timeout=SOCKET_TIMEOUT)
+    daemon = CaptureDaemon(settings, camera, client, where=where, spool=spool)
+    try:
+        with camera:
+            if not settings.once:
+                run_until_signalled(daemon)
+                return EXIT_OK
+            if daemon.run_once():
+                return EXIT_OK
+            if daemon.failures:
+                print("error: the camera took no picture (see the log above).", file=sys.stderr)
+            else:
+                print(f"error: Redis at {where} is unavailable, so the picture was spooled to "
+                      f"{spool.directory}; it will be stored when the daemon runs and Redis "
+                      "answers. Fix: start Redis or correct REDIS_URL.", file=sys.stderr)
+            return EXIT_FAILED
+    except (CameraError, SearchModuleMissing, RedisCredentialsRefused, DaemonStartError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        client.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the settings and run; return the exit code."""
+    try:
+        settings = load_settings(argv)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    configure_logging(settings.log_level)
+    try:
+        return run(settings)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception as exc:  # a bug: one line for the user, the traceback at debug level
+        logger.debug("Unexpected error", exc_info=True)
+        print(f"error: unexpected {type(exc).__name__}: {exc}. Run with LOG_LEVEL=DEBUG for "
+              "details, and please report it.", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
