@@ -7,6 +7,10 @@ the Redis last, so nothing captured is lost. Settings (environment or .env):
   DEMO_CAMERAS       simulated cameras to run, name:seconds,...   (garden:5,porch:8)
   DEMO_IMAGE_EXPIRY  seconds each demo image lives                 (3600)
   GALLERY_PORT       the gallery's port                            (5000)
+
+Any capture setting (pi/env.example) set in the environment applies to the demo cameras;
+otherwise they take 1920x1080 pictures on interval and motion triggers, in a simulated day
+that lasts half an hour (SIMULATED_TIME_SPEEDUP=48), so the light chart has something to show.
 """
 
 from __future__ import annotations
@@ -33,6 +37,14 @@ from server import embedded_redis  # noqa: E402
 logger = logging.getLogger("run")
 
 DEFAULT_CAMERAS = "garden:5,porch:8"
+#: Demo capture settings, each overridable from the environment. 1920x1080 keeps a picture
+#: near 0.5 MB, so the 256 MB default budget holds the last half hour or so of two cameras.
+DEMO_CAPTURE_DEFAULTS = {
+    "CAMERA_BACKEND": "simulated",
+    "IMAGE_RESOLUTION": "1920x1080",
+    "CAPTURE_TRIGGERS": "interval,motion",
+    "SIMULATED_TIME_SPEEDUP": "48",
+}
 
 
 class SetupError(Exception):
@@ -98,7 +110,8 @@ def children_for(url: str, cameras: list[tuple[str, float]], expiry: str) -> lis
     python = sys.executable
     children = [
         Child(f"capture[{name}]", [python, "-m", "pi.capture"], {
-            "REDIS_URL": url, "CAMERA_BACKEND": "simulated", "CAMERA_NAME": name,
+            **{key: os.environ.get(key, value) for key, value in DEMO_CAPTURE_DEFAULTS.items()},
+            "REDIS_URL": url, "CAMERA_NAME": name,
             "IMAGE_CAPTURE_FREQUENCY": str(interval), "IMAGE_EXPIRY": expiry,
             "SPOOL_DIR": str(ROOT / "redisdata" / "spool" / name),
         })
