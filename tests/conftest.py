@@ -76,3 +76,89 @@ def pytest_report_header(config: pytest.Config) -> str:
     if chromium_available():
         return f"browser tests: {CHROMIUM}"
     return f"browser tests: SKIPPED, {CHROMIUM} is not installed (apt-get install chromium)"
+
+
+# --- Capture daemon (issue 3) ----------------------------------------------------------
+
+
+@pytest.fixture
+def run_daemon(tmp_path: Path) -> Iterator:
+    """Run the capture daemon in a thread: `d = run_daemon(url, "--interval", "0.2")`.
+
+    Flags as for pi/capture.py; by default a simulated 320x180 camera named testcam, its
+    spool in tmp_path. `camera=` passes a camera object instead, `pin_factory=` a gpiozero
+    factory, `replay_backoff=` a redis-py backoff. `d.daemon` is the CaptureDaemon;
+    `d.stop()` stops it (also done at the end of the test).
+    """
+    import threading
+
+    from pi.cameras import make_camera
+    from pi.daemon import CaptureDaemon
+    from pi.settings import load_settings
+
+    class Running:
+        def __init__(self, daemon: CaptureDaemon, camera, client: redis.Redis) -> None:
+            self.daemon, self.camera, self.client, self.error = daemon, camera, client, None
+            self.thread = threading.Thread(target=self._run, daemon=True)
+
+        def _run(self) -> None:
+            try:
+                self.daemon.run()
+            except BaseException as exc:
+                self.error = exc
+
+        def stop(self) -> None:
+            self.daemon.request_stop()
+            self.thread.join(5)
+            self.camera.close()
+            self.client.close()
+
+    running: list[Running] = []
+
+    def start(url: str, *flags: str, camera=None, pin_factory=None, replay_backoff=None) -> Running:
+        argv = ["--camera-backend", "simulated", "--camera-name", "testcam", "--resolution",
+                "320x180", "--spool-dir", str(tmp_path / "spool"), "--env-file", "",
+                "--redis-url", url, *flags]
+        settings = load_settings(argv, environ={})
+        camera = camera or make_camera(settings)
+        camera.open()
+        client = connect(url, retries=1, socket_timeout=5)
+        daemon = CaptureDaemon(settings, camera, client, where=url, pin_factory=pin_factory,
+                               replay_backoff=replay_backoff)
+        handle = Running(daemon, camera, client)
+        running.append(handle)
+        handle.thread.start()
+        return handle
+
+    yield start
+    for handle in running:
+        handle.stop()
+
+
+# --- Gallery (issue 4) -------------------------------------------------------------------
+
+GALLERY_CSRF = "test-csrf-token"
+
+
+@pytest.fixture
+def app(redis_url: str) -> Iterator:
+    """The gallery app on the emptied session Redis: login off, fixed secret key."""
+    from server import create_app
+
+    gallery = create_app({"TESTING": True, "REDIS_URL": redis_url, "GALLERY_PASSWORD": None,
+                          "SECRET_KEY": "test-secret-key", "GALLERY_SSE_SECONDS": 1})
+    yield gallery
+    gallery.extensions["redis"].close()
+
+
+@pytest.fixture
+def client(app):
+    """A test client of the gallery whose session holds a CSRF token.
+
+    Send `headers=client.csrf_headers` with POST and DELETE requests.
+    """
+    test_client = app.test_client()
+    with test_client.session_transaction() as session:
+        session["csrf"] = GALLERY_CSRF
+    test_client.csrf_headers = {"X-CSRF-Token": GALLERY_CSRF}
+    return test_client

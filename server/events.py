@@ -1,0 +1,114 @@
+"""Server-Sent Events of new images, read from the capture daemon's Redis Stream.
+
+Each event's id is its stream id, so a browser that reconnects sends it back as
+Last-Event-ID and gets exactly the entries it missed. When the stream was trimmed past
+that id, a `reset` event tells the page to reload its listing instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+
+import redis
+from flask import Response, current_app, request
+
+from pi.contract import STREAM_KEY
+
+from .params import stream_id
+from .redis_store import get_redis
+
+logger = logging.getLogger(__name__)
+
+KEEPALIVE_SECONDS = 15.0
+RETRY_MS = 3000
+
+
+def latest_id(client: redis.Redis) -> str:
+    """Return the id of the stream's newest entry, or "0-0" when it is empty."""
+    entries = client.xrevrange(STREAM_KEY, count=1)
+    return entries[0][0].decode() if entries else "0-0"
+
+
+def _as_tuple(sid: str) -> tuple[int, int]:
+    ms, seq = sid.split("-")
+    return int(ms), int(seq)
+
+
+def _trimmed_past(client: redis.Redis, last: str) -> bool:
+    """Tell whether entries after `last` may have been trimmed away (so some were missed)."""
+    try:
+        info = client.xinfo_stream(STREAM_KEY)
+    except redis.ResponseError:
+        return False  # no stream yet
+    first = info.get("first-entry")
+    if not first or int(info.get("entries-added", 0)) <= int(info.get("length", 0)):
+        return False  # nothing was ever removed
+    first_id = first[0].decode() if isinstance(first[0], bytes) else str(first[0])
+    return _as_tuple(first_id) > _as_tuple(last)
+
+
+def _event(kind: str, data: dict, event_id: str | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _image_event(sid: str, fields: dict[bytes, bytes]) -> str | None:
+    entry = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+    image_id = entry.get("id")
+    if not image_id:
+        return None
+    data: dict = {"id": image_id, "stream_id": sid, "camera": entry.get("camera"),
+                  "trigger": entry.get("trigger")}
+    for name in ("timestamp", "lux"):
+        try:
+            data[name] = float(entry[name])
+        except (KeyError, ValueError):
+            data[name] = None
+    return _event("image", data, sid)
+
+
+def stream() -> Response:
+    """Return the text/event-stream response for GET /api/events."""
+    last = stream_id(request.headers.get("Last-Event-ID"), "Last-Event-ID") or stream_id(
+        request.args.get("since"), "since")
+    client = get_redis()
+    if last is None:
+        last = latest_id(client)  # raises (a 503) when Redis is down, before streaming starts
+    lifetime = float(current_app.config["GALLERY_SSE_SECONDS"])
+    block_ms = max(100, int((float(current_app.config["REDIS_TIMEOUT"]) - 1.0) * 1000))
+    block_ms = min(block_ms, 5000)
+    # Waitress tells when the browser has gone (with channel_request_lookahead > 0).
+    gone = request.environ.get("waitress.client_disconnected") or (lambda: False)
+
+    def generate(last: str) -> Iterator[str]:
+        yield f"retry: {RETRY_MS}\n" + _event("hello", {"stream_id": last})
+        started = quiet_since = time.monotonic()
+        try:
+            if _trimmed_past(client, last):
+                yield _event("reset", {"reason": "missed entries were trimmed from the stream"})
+                last = latest_id(client)
+            while time.monotonic() - started < lifetime and not gone():
+                timeout = min(block_ms, int((lifetime - (time.monotonic() - started)) * 1000))
+                reply = client.xread({STREAM_KEY: last}, count=100, block=max(1, timeout))
+                for _, entries in reply or []:
+                    for sid_bytes, fields in entries:
+                        last = sid_bytes.decode()
+                        event = _image_event(last, fields)
+                        if event:
+                            yield event
+                    quiet_since = time.monotonic()
+                if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+                    yield ": keepalive\n\n"
+                    quiet_since = time.monotonic()
+        except (redis.RedisError, OSError) as exc:
+            logger.warning("Event stream stopped: Redis failed (%s); the browser reconnects",
+                           type(exc).__name__)
+            yield _event("unavailable", {"message": "Redis is unreachable; reconnecting."})
+
+    response = Response(generate(last), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,116 @@
+"""The stats panel and the camera status bar: counts, memory, and camera heartbeats."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import current_app
+
+from pi.contract import (
+    CAMERA_KEY_PREFIX,
+    CAMERA_NAME_RE,
+    F_CAMERA,
+    F_TIMESTAMP,
+    F_TRIGGER,
+    TRIGGERS,
+    CameraStatus,
+    camera_key,
+)
+
+from . import search
+from .queries import SORTS, ImageFilter, Lister
+from .redis_store import get_redis
+
+logger = logging.getLogger(__name__)
+
+#: Heartbeat keys are found with SCAN, which walks the whole keyspace; the names found are
+#: reused for this long (each request still reads every heartbeat fresh).
+CAMERA_SCAN_SECONDS = 30.0
+MAX_CAMERAS = 100
+
+
+def lister() -> Lister:
+    """Return a Lister bound to the app's search settings."""
+    hints = current_app.extensions.setdefault("gallery_list_hints", {})
+    return Lister(search.search, current_app.config["GALLERY_SEARCH_TIMEOUT_MS"], hints)
+
+
+def _edge(order_name: str) -> dict[str, Any] | None:
+    row = lister().first(ImageFilter(), SORTS[order_name])
+    if row is None:
+        return None
+    return {"id": row.image_id, "timestamp": row.number(F_TIMESTAMP), "camera": row.fields.get(F_CAMERA)}
+
+
+def stats() -> dict[str, Any]:
+    """Return the image count, Redis memory used and its limit, and the oldest and newest image."""
+    count = search.num_docs()
+    memory = get_redis().info("memory")
+    limit = int(memory.get("maxmemory", 0) or 0)
+    return {
+        "count": count,
+        "memory": {
+            "used_bytes": int(memory.get("used_memory", 0)),
+            "max_bytes": limit or None,
+            "policy": memory.get("maxmemory_policy"),
+        },
+        "oldest": _edge("oldest"),
+        "newest": _edge("newest"),
+    }
+
+
+def _scan_camera_names() -> list[str]:
+    cache = current_app.extensions.setdefault("gallery_camera_names", {"at": 0.0, "names": []})
+    if time.monotonic() - cache["at"] < CAMERA_SCAN_SECONDS:
+        return cache["names"]
+    names = set()
+    for key in get_redis().scan_iter(match=f"{CAMERA_KEY_PREFIX}*", count=1000, _type="HASH"):
+        name = key.decode()[len(CAMERA_KEY_PREFIX):]
+        if CAMERA_NAME_RE.match(name):
+            names.add(name)
+        if len(names) >= MAX_CAMERAS:
+            break
+    cache.update(at=time.monotonic(), names=sorted(names))
+    return cache["names"]
+
+
+def cameras() -> list[dict[str, Any]]:
+    """Return every camera (from heartbeats and from stored images) with its online state."""
+    client = get_redis()
+    heartbeat_names = _scan_camera_names()
+    pipe = client.pipeline(transaction=False)
+    for name in heartbeat_names:
+        pipe.hgetall(camera_key(name))
+    beats = dict(zip(heartbeat_names, pipe.execute()))
+    by_lower = {name.lower(): name for name in heartbeat_names}
+    for tag in search.tag_values(F_CAMERA)[:MAX_CAMERAS]:
+        by_lower.setdefault(tag.lower(), tag)
+    out = []
+    for name in sorted(by_lower.values(), key=str.lower):
+        beat = beats.get(name) or {}
+        status = CameraStatus.from_hash(beat) if beat else None
+        newest = None
+        if CAMERA_NAME_RE.match(name):
+            newest = lister().first(ImageFilter(camera=name), SORTS["newest"])
+        last = max(filter(None, [status.last_capture if status else None,
+                                 newest.number(F_TIMESTAMP) if newest else None]), default=None)
+        out.append({
+            "name": name,
+            "online": bool(beat),
+            "host": status.host if status else None,
+            "started_at": status.started_at if status and status.started_at else None,
+            "triggers": [t for t in (status.triggers if status else "").split(",") if t],
+            "last_capture": last,
+            "last_id": (status.last_id if status and status.last_id else
+                        (newest.image_id if newest else None)),
+        })
+    return out
+
+
+def facets() -> dict[str, list[str]]:
+    """Return the camera and trigger values the filter menus offer."""
+    triggers = set(TRIGGERS) | set(search.tag_values(F_TRIGGER))
+    names = [c["name"] for c in cameras()]
+    return {"cameras": names, "triggers": sorted(triggers)}

@@ -1,0 +1,75 @@
+"""GET /api/events: Server-Sent Events from the images stream, resumable by stream id."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from pi.contract import STREAM_KEY
+from tests.factories import store_image
+
+T0 = 1_700_000_000.0
+
+
+def _events(response) -> list[dict]:
+    """Parse a finished event stream into [{id, event, data}]."""
+    out = []
+    for block in response.get_data(as_text=True).split("\n\n"):
+        fields: dict = {}
+        for line in block.splitlines():
+            if line.startswith(":") or ":" not in line:
+                continue
+            name, _, value = line.partition(":")
+            fields[name] = value.strip()
+        if "event" in fields:
+            fields["data"] = json.loads(fields["data"])
+            out.append(fields)
+    return out
+
+
+def test_new_images_arrive_with_their_stream_ids(client, r: redis.Redis, app) -> None:
+    start = client.get("/api/images").json["stream_id"]
+    first = store_image(r, camera="cam", timestamp=T0, lux=42.0, trigger="motion", thumbnail=False)
+    second = store_image(r, camera="cam", timestamp=T0 + 1, thumbnail=False)
+    response = client.get(f"/api/events?since={start}")
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    assert response.headers["Cache-Control"] == "no-cache"
+    events = _events(response)
+    assert events[0]["event"] == "hello"
+    images = [e for e in events if e["event"] == "image"]
+    assert [e["data"]["id"] for e in images] == [first, second]
+    assert images[0]["data"] == {"id": first, "stream_id": images[0]["id"], "camera": "cam",
+                                 "trigger": "motion", "timestamp": T0, "lux": 42.0}
+    ids = [e[0].decode() for e in r.xrange(STREAM_KEY)]
+    assert [e["id"] for e in images] == ids
+
+
+def test_reconnect_with_last_event_id_misses_nothing(client, r: redis.Redis, app) -> None:
+    ids = [store_image(r, camera="cam", timestamp=T0 + i, thumbnail=False) for i in range(4)]
+    stream_ids = [e[0].decode() for e in r.xrange(STREAM_KEY)]
+    response = client.get("/api/events?since=0-0", headers={"Last-Event-ID": stream_ids[1]})
+    got = [e["data"]["id"] for e in _events(response) if e["event"] == "image"]
+    assert got == ids[2:]
+
+
+def test_without_a_position_only_new_images_come(client, r: redis.Redis, app) -> None:
+    store_image(r, camera="cam", timestamp=T0, thumbnail=False)
+    response = client.get("/api/events")
+    assert [e for e in _events(response) if e["event"] == "image"] == []
+
+
+def test_a_trimmed_stream_asks_the_page_to_reload(client, r: redis.Redis, app) -> None:
+    for i in range(5):
+        store_image(r, camera="cam", timestamp=T0 + i, thumbnail=False)
+    old = r.xrange(STREAM_KEY)[0][0].decode()
+    r.xtrim(STREAM_KEY, maxlen=2, approximate=False)
+    events = _events(client.get("/api/events", headers={"Last-Event-ID": old}))
+    assert [e["event"] for e in events][:2] == ["hello", "reset"]
+
+
+def test_bad_stream_position_is_a_400(client) -> None:
+    response = client.get("/api/events?since=yesterday")
+    assert response.status_code == 400 and response.json["error"]["parameter"] == "since"
+    response = client.get("/api/events", headers={"Last-Event-ID": "x"})
+    assert response.json["error"]["parameter"] == "Last-Event-ID"

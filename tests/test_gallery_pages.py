@@ -1,0 +1,85 @@
+"""The gallery page itself, its settings, and the serve command."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from server import create_app, serve
+from server.settings import MAX_PAGE_SIZE, from_env
+
+
+def test_page_carries_csrf_config_and_the_other_panels(client) -> None:
+    response = client.get("/")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert re.search(r'<meta name="csrf-token" content="[^"]+">', html)
+    assert 'data-page-size="24"' in html and 'data-root="/"' in html
+    scripts = re.findall(r'<script src="([^"]+)" defer></script>', html)
+    assert scripts == ["/static/gallery.js", "/static/timelapse.js", "/static/live.js"]
+    # The live tiles sit above the grid, the time-lapse panel next to the filters.
+    assert html.index('id="live-slot"') < html.index('id="grid"')
+    assert html.index('id="filters"') < html.index('id="timelapse-slot"') < html.index('id="grid"')
+    assert "/static/vendor/bulma-1.0.4.min.css" in html
+    assert "http://" not in html and "https://" not in html  # no CDN
+
+
+def test_static_assets_are_served(client) -> None:
+    for name in ("gallery.js", "gallery.css", "favicon.svg", "vendor/bulma-1.0.4.min.css"):
+        assert client.get(f"/static/{name}").status_code == 200, name
+
+
+def test_gallery_js_documents_the_hooks_and_never_uses_innerhtml(client) -> None:
+    js = client.get("/static/gallery.js").get_data(as_text=True)
+    head = js[:2000]
+    assert "window.gallery.currentFilter()" in head and "window.gallery.csrfFetch(url, options)" in head
+    assert not re.search(r"\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|eval\(", js)
+
+
+def test_settings_from_the_environment() -> None:
+    config = from_env({"REDIS_URL": "redis://cache:6380", "GALLERY_PASSWORD": "pw",
+                       "GALLERY_PORT": "8080", "GALLERY_THREADS": "16", "GALLERY_PAGE_SIZE": "48"})
+    assert config["REDIS_URL"] == "redis://cache:6380" and config["GALLERY_PASSWORD"] == "pw"
+    assert (config["GALLERY_PORT"], config["GALLERY_THREADS"], config["GALLERY_PAGE_SIZE"]) == (8080, 16, 48)
+    defaults = from_env({})
+    assert defaults["REDIS_URL"] == "redis://localhost:6379"
+    assert defaults["GALLERY_PASSWORD"] is None and defaults["SECRET_KEY"] is None
+    assert (defaults["GALLERY_HOST"], defaults["GALLERY_PORT"]) == ("127.0.0.1", 5000)
+    assert defaults["GALLERY_THREADS"] >= 32
+
+
+def test_page_size_setting_is_used(redis_url: str) -> None:
+    app = create_app({"TESTING": True, "REDIS_URL": redis_url, "GALLERY_PAGE_SIZE": 7,
+                      "GALLERY_PASSWORD": None})
+    assert app.test_client().get("/api/images").json["limit"] == 7
+    assert 'data-page-size="7"' in app.test_client().get("/").get_data(as_text=True)
+    assert app.test_client().get(f"/api/images?limit={MAX_PAGE_SIZE + 1}").status_code == 400
+
+
+def test_secret_key_is_random_per_start_when_unset(redis_url: str) -> None:
+    one = create_app({"TESTING": True, "REDIS_URL": redis_url, "SECRET_KEY": None})
+    two = create_app({"TESTING": True, "REDIS_URL": redis_url, "SECRET_KEY": None})
+    assert len(one.config["SECRET_KEY"]) >= 32 and one.config["SECRET_KEY"] != two.config["SECRET_KEY"]
+
+
+def test_serve_flags_override_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("GALLERY_PORT", "5055")
+    parser = serve.build_parser(from_env())
+    args = parser.parse_args([])
+    assert (args.host, args.port, args.threads, args.debug) == ("127.0.0.1", 5055, 64, False)
+    args = parser.parse_args(["--port", "9000", "--threads", "8", "--debug"])
+    assert (args.port, args.threads, args.debug) == (9000, 8, True)
+
+
+def test_serve_refuses_bad_settings(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("GALLERY_THREADS", "lots")
+    assert serve.main([]) == 2
+    assert "GALLERY_THREADS" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["server.app"])
+def test_flask_run_finds_the_factory(module: str) -> None:
+    import importlib
+
+    assert importlib.import_module(module).create_app is create_app
