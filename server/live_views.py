@@ -28,6 +28,17 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("live", __name__)
 bp.record_once(lambda state: live.init_app(state.app))
+bp.openapi_paths = {
+    "/api/live": {"get": {
+        "summary": "Every camera with its live status; watch=1 keeps them all subscribed.",
+        "parameters": [{"name": "watch", "in": "query", "required": False,
+                        "schema": {"type": "string", "enum": ["0", "1"]}}],
+        "responses": {"200": {"description": "The cameras."}, "400": {"description": "Bad watch."}}}},
+    "/api/live/{camera}": {"get": {
+        "summary": "One camera's live status: online, frame age, viewers.",
+        "parameters": [{"name": "camera", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "The status."}, "404": {"description": "Unknown camera."}}}},
+}
 
 BOUNDARY = "frame"
 #: With no new frame for this long, a stream re-sends its last part: a write is how a

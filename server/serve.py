@@ -4,17 +4,37 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import socket
 import sys
 
 from .settings import SettingsError, from_env
 
 logger = logging.getLogger(__name__)
 
-#: Bytes waitress buffers for one response before the app thread waits for the client:
-#: a slow client cannot make the gallery buffer without bound.
-OUTBUF_HIGH_WATERMARK = 2 * 1024 * 1024
-# channel_request_lookahead=1 lets waitress notice a browser that left mid-response
-# (environ["waitress.client_disconnected"]), so event streams and MJPEG free their thread.
+#: Bytes waitress buffers for one response before the app thread waits for the client.
+#: Small, so a slow live viewer's backlog stays small and the live hub drops frames for it.
+OUTBUF_HIGH_WATERMARK = 64 * 1024
+#: Unsent bytes the kernel may hold per connection; without it Linux grows a slow reader's
+#: send buffer to megabytes of stale frames.
+NOTSENT_LOWAT = 16 * 1024
+
+
+def waitress_options(threads: int) -> dict:
+    """Return the waitress adjustments the gallery is served with."""
+    # channel_request_lookahead=1 lets waitress notice a browser that left mid-response
+    # (environ["waitress.client_disconnected"]), so event streams and MJPEG free their thread.
+    return {"threads": threads, "outbuf_high_watermark": OUTBUF_HIGH_WATERMARK,
+            "channel_timeout": 120, "channel_request_lookahead": 1,
+            "connection_limit": max(100, threads * 2), "ident": "pi-camera-gallery"}
+
+
+def socket_options() -> list[tuple[int, int, int]]:
+    """Return the options set on each accepted connection."""
+    options = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    if hasattr(socket, "TCP_NOTSENT_LOWAT"):
+        options.append((socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT))
+    return options
 
 
 def build_parser(defaults: dict) -> argparse.ArgumentParser:
@@ -70,11 +90,21 @@ def main(argv: list[str] | None = None) -> int:
 
     import waitress
 
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads,
-                   outbuf_high_watermark=OUTBUF_HIGH_WATERMARK, channel_timeout=120,
-                   channel_request_lookahead=1,
-                   connection_limit=max(100, args.threads * 2), ident="pi-camera-gallery")
+    server = waitress.create_server(app, host=args.host, port=args.port,
+                                    **waitress_options(args.threads))
+    server.adj.socket_options = socket_options()  # not accepted as a create_server keyword
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C, so exit handlers run
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
