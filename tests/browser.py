@@ -7,8 +7,6 @@ the gallery and photographs it, through the same functions the browser test uses
 
 from __future__ import annotations
 
-import io
-import math
 import random
 import sys
 import tempfile
@@ -18,12 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import redis
 from flask import Flask
-from PIL import Image, ImageDraw
 
-from pi.contract import CameraStatus, ImageRecord, camera_key, image_id, save_image
+from pi.cameras.simulated import SimulatedCamera
+from pi.contract import CameraStatus, camera_key, image_id, preview_channel, save_image
+from pi.metadata import record_from_capture
+from pi.preview import PreviewPublisher
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -118,92 +117,20 @@ def wait_for_thumbnails(page, at_least: int = 1, timeout: float = 15000) -> None
 
 # --- Demo pictures --------------------------------------------------------------------------------
 
-CAMERAS = {"garden": (0.35, 0.55, 0.25), "driveway": (0.42, 0.42, 0.44)}
-
-
-def _clock(ts: float, utc_offset: float | None) -> time.struct_time:
-    """Return the wall-clock time at `ts`: local, or at `utc_offset` seconds from UTC."""
-    return time.localtime(ts) if utc_offset is None else time.gmtime(ts + utc_offset)
-
-
-def daylight(ts: float, utc_offset: float | None = None) -> float:
-    """Return a plausible outdoor lux for a Unix time (solar day, clouds included)."""
-    clock = _clock(ts, utc_offset)
-    hour = clock.tm_hour + clock.tm_min / 60
-    sun = math.sin(math.pi * (hour - 6) / 14) if 6 <= hour <= 20 else 0.0
-    clouds = 0.75 + 0.25 * math.sin(ts / 1700.0) * math.cos(ts / 4100.0)
-    return round(max(0.3, 1800.0 * sun ** 1.6 * clouds + (2.5 if sun == 0 else 0)), 1)
-
-
-def scene(camera: str, ts: float, lux: float, width: int = 1280, height: int = 720,
-          utc_offset: float | None = None) -> Image.Image:
-    """Draw a simple outdoor scene whose light follows `lux` (sky, sun, hills, trees, house)."""
-    rnd = random.Random(f"{camera}{int(ts // 60)}")
-    light = min(1.0, (lux / 1500.0) ** 0.45)
-    y = np.linspace(0.0, 1.0, height)[:, None]
-    night, day = np.array([0.03, 0.04, 0.10]), np.array([0.38, 0.62, 0.93])
-    horizon = np.array([0.95, 0.62, 0.40]) if 0.05 < light < 0.45 else np.array([0.80, 0.88, 0.97])
-    top = night + (day - night) * light
-    sky = top + (horizon * max(light, 0.15) - top) * (y ** 1.5)
-    img = np.broadcast_to(sky[:, None, :], (height, width, 3)).copy()
-    ground = np.array(CAMERAS.get(camera, (0.4, 0.5, 0.3))) * (0.15 + 0.85 * light)
-    hills = (0.62 + 0.05 * np.sin(np.linspace(0, 7, width) + (0 if camera == "garden" else 2))
-             + 0.03 * np.sin(np.linspace(0, 23, width)))
-    mask = np.linspace(0, 1, height)[:, None] > hills[None, :]
-    darker_far = np.broadcast_to(np.linspace(0.85, 1.15, height)[:, None], (height, width))
-    img[mask] = ground * darker_far[mask][:, None]
-    noise = np.random.default_rng(int(ts)).normal(0, 0.015 + 0.04 * (1 - light), (height, width, 1))
-    pil = Image.fromarray((np.clip(img + noise, 0, 1) * 255).astype(np.uint8))
-    draw = ImageDraw.Draw(pil)
-    clock = _clock(ts, utc_offset)
-    hour = clock.tm_hour + clock.tm_min / 60
-    if 6 <= hour <= 20:  # the sun crosses the sky
-        sx, sy = width * (hour - 6) / 14, height * (0.55 - 0.42 * math.sin(math.pi * (hour - 6) / 14))
-        draw.ellipse([sx - 28, sy - 28, sx + 28, sy + 28], fill=(255, 236, 170))
-    else:  # stars and a moon
-        for _ in range(60):
-            x, yy = rnd.uniform(0, width), rnd.uniform(0, height * 0.5)
-            draw.point((x, yy), fill=(230, 230, 255))
-        draw.ellipse([width * 0.8, 60, width * 0.8 + 36, 96], fill=(235, 235, 210))
-    shade = int(20 + 60 * light)
-    if camera == "garden":
-        for x in (160, 260, 980, 1120):
-            draw.rectangle([x - 8, 420, x + 8, 520], fill=(shade + 20, shade, shade - 10))
-            draw.ellipse([x - 60, 300, x + 60, 450], fill=(shade - 10, shade + 40, shade - 5))
-    else:
-        draw.rectangle([520, 330, 860, 520], fill=(shade + 50, shade + 30, shade + 20))
-        draw.polygon([(500, 340), (690, 230), (880, 340)], fill=(shade + 10, shade - 5, shade - 10))
-        window = (250, 210, 120) if light < 0.3 else (shade + 90, shade + 100, shade + 120)
-        draw.rectangle([570, 380, 640, 440], fill=window)
-        draw.rectangle([730, 420, 790, 520], fill=(shade, shade - 10, shade - 15))
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", clock)
-    draw.text((16, height - 28), f"{camera}  {stamp}", fill=(255, 255, 255))
-    return pil
-
-
-def _jpeg(img: Image.Image, quality: int) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
-
-
 def store_scene(client: redis.Redis, camera: str, ts: float, *, trigger: str = "interval",
                 ttl: float = 86400, extra: dict[str, str] | None = None,
                 lux: float | None = None, utc_offset: float | None = None) -> str:
-    """Store one demo picture the way the capture daemon does; return its id.
+    """Store one picture from the daemon's simulated camera, taken at `ts`; return its id.
 
-    The light follows the time of day here, or at `utc_offset` seconds from UTC.
+    The scene shows the local time of day at `ts`, or the time at `utc_offset` seconds from
+    UTC. The record is made and stored by the daemon's own code.
     """
-    lux = daylight(ts, utc_offset) if lux is None else lux
-    img = scene(camera, ts, lux, utc_offset=utc_offset)
-    thumb = img.resize((480, 270), Image.Resampling.BILINEAR)
-    light = min(1.0, lux / 1500.0)
-    record = ImageRecord(
-        timestamp=ts, image_data=_jpeg(img, 85), lux=lux, camera=camera, trigger=trigger,
-        width=img.width, height=img.height, exposure_time=int(33000 - 32000 * light),
-        analogue_gain=round(8.0 - 7.0 * light, 2), colour_temperature=int(3200 + 2600 * light),
-        lens_position=1.0, thumbnail=_jpeg(thumb, 75), extra=extra or {},
-    )
+    shift = 0.0 if utc_offset is None else utc_offset - time.localtime(ts).tm_gmtoff
+    camera_obj = SimulatedCamera(resolution=(1280, 720), label=camera, clock=lambda: ts + shift)
+    record = record_from_capture(camera_obj.capture(), camera, trigger, ts)
+    if lux is not None:
+        record.lux = lux
+    record.extra.update(extra or {})
     new_id = image_id(camera, ts)
     save_image(client, record, ttl, new_id)
     return new_id
@@ -243,17 +170,29 @@ def readme_screenshot(redis_url: str, out: Path, viewport: dict | None = None) -
     hours = (hours + 12) % 24 - 12
     seed_demo_gallery(client, count=40, step=35 * 60, utc_offset=hours * 3600)
     app = create_app({"REDIS_URL": redis_url, "GALLERY_PASSWORD": None})
-    with live_gallery(app) as server, launch_browser() as browser:
-        context = browser.new_context(viewport=viewport or {"width": 1440, "height": 1000},
-                                      timezone_id=f"Etc/GMT{-hours:+d}", locale="en-GB")
-        page = context.new_page()
-        page.goto(server.url + "/")
-        wait_for_thumbnails(page, 12)
-        page.wait_for_selector("#chart .chart-line")
-        page.wait_for_selector(".live-state.is-live")
-        page.wait_for_timeout(500)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        screenshot(page, out)
+    # The garden camera's live preview, published by the daemon's own publisher.
+    stop = threading.Event()
+    shift = hours * 3600 - time.localtime().tm_gmtoff
+    live_camera = SimulatedCamera(resolution=(1280, 720), label="garden",
+                                  clock=lambda: time.time() + shift)
+    publisher = PreviewPublisher(client, preview_channel("garden"), live_camera.preview,
+                                 fps=2, max_bytes=500_000, stop=stop)
+    publisher.start()
+    try:
+        with live_gallery(app) as server, launch_browser() as browser:
+            context = browser.new_context(viewport=viewport or {"width": 1440, "height": 1000},
+                                          timezone_id=f"Etc/GMT{-hours:+d}", locale="en-GB")
+            page = context.new_page()
+            page.goto(server.url + "/")
+            wait_for_thumbnails(page, 12)
+            page.wait_for_selector("#chart .chart-line")
+            page.wait_for_selector("#live-tiles .live-badge.is-live", timeout=15000)
+            page.wait_for_timeout(1500)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            screenshot(page, out)
+    finally:
+        stop.set()
+        publisher.join(5)
     client.close()
     return out
 
