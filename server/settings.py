@@ -41,6 +41,14 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # An event stream ends after this long and the browser reconnects (freeing the thread).
         "GALLERY_SSE_SECONDS": _number(env, "GALLERY_SSE_SECONDS", 300, 1, 3600),
         "GALLERY_THUMBNAIL_WIDTH": _number(env, "GALLERY_THUMBNAIL_WIDTH", 480, 64, 1920, integer=True),
+        # Live view: streams per process (0: half the threads), seconds without a frame before
+        # a camera shows offline, and seconds a subscription outlives its last viewer.
+        "LIVE_MAX_VIEWERS": _number(env, "LIVE_MAX_VIEWERS", 0, 0, 1024, integer=True),
+        "LIVE_OFFLINE_AFTER": _number(env, "LIVE_OFFLINE_AFTER", 5.0, 0.5, 3600),
+        "LIVE_LINGER": _number(env, "LIVE_LINGER", 3.0, 0, 3600),
+        # Time-lapse: the longest movie in frames, and seconds a finished movie is kept.
+        "TIMELAPSE_MAX_FRAMES": _number(env, "TIMELAPSE_MAX_FRAMES", 10_000, 1, 1_000_000, integer=True),
+        "TIMELAPSE_TTL": _number(env, "TIMELAPSE_TTL", 3600, 10, 30 * 86400, integer=True),
     }
 
 
