@@ -87,15 +87,23 @@ def _known(hub: LiveHub, camera: str) -> bool | None:
         return None
 
 
-@bp.get("/live/<camera>.mjpg")
-def stream(camera: str) -> Response:
-    """Stream a camera's preview frames as MJPEG until the client goes away."""
-    hub = live.get_hub()
+def _camera_problem(hub: LiveHub, camera: str) -> Response | None:
+    """Return the error response for a camera we can't serve (Redis down, unknown), else None."""
     known = _known(hub, camera)
     if known is None:
         return _redis_down(hub)
     if not known:
         return _unknown_camera(camera)
+    return None
+
+
+@bp.get("/live/<camera>.mjpg")
+def stream(camera: str) -> Response:
+    """Stream a camera's preview frames as MJPEG until the client goes away."""
+    hub = live.get_hub()
+    problem = _camera_problem(hub, camera)
+    if problem is not None:
+        return problem
     try:
         viewer = hub.open(camera)
     except TooManyViewers:
@@ -115,11 +123,9 @@ def stream(camera: str) -> Response:
 def snapshot(camera: str) -> Response:
     """Return a camera's newest frame (and keep the camera subscribed for a while)."""
     hub = live.get_hub()
-    known = _known(hub, camera)
-    if known is None:
-        return _redis_down(hub)
-    if not known:
-        return _unknown_camera(camera)
+    problem = _camera_problem(hub, camera)
+    if problem is not None:
+        return problem
     frame = hub.wait_for_frame(camera, FIRST_FRAME_WAIT)
     if frame is None:
         return _error(503, "camera_offline",

@@ -16,6 +16,8 @@
  *       -> the URL of `path` ("api/stats") under the app's root, with `params` as a query.
  *   window.gallery.toast(message, kind)
  *       -> a short notification at the bottom of the page (kind: "info", "success", "danger").
+ *   window.gallery.toLocalInput(ts) / fromLocalInput(text)
+ *       -> Unix seconds to a datetime-local input's value (browser's zone), and back (or null).
  *   document event "gallery:filterchange", detail = currentFilter(), after every change.
  */
 (function () {
@@ -1153,6 +1155,8 @@
     csrfFetch: csrfFetch,
     apiUrl: apiUrl,
     toast: toast,
+    toLocalInput: toLocalInput,
+    fromLocalInput: fromLocalInput,
   };
 
   start();

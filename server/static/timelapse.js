@@ -76,18 +76,8 @@
   });
   const fmtInt = new Intl.NumberFormat();
 
-  function toLocalInput(ts) {
-    const d = new Date(ts * 1000);
-    const pad = (x) => String(x).padStart(2, "0");
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" +
-      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
-  }
-
-  function fromLocalInput(text) {
-    if (!text) return null;
-    const t = new Date(text).getTime();
-    return Number.isFinite(t) ? t / 1000 : null;
-  }
+  const toLocalInput = (ts) => gallery.toLocalInput(ts);
+  const fromLocalInput = (text) => gallery.fromLocalInput(text);
 
   function fmtDuration(seconds) {
     const s = Math.max(0, Math.round(seconds));
