@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import time
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,11 +54,13 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: tuple[int, in
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
-def _build_layers(w: int, h: int) -> _Layers:
-    rng = np.random.default_rng(20230419)
+def _build_layers(w: int, h: int, view: int = 0) -> _Layers:
+    # `view` picks one of a few outlooks, so cameras with different names see different places.
+    rng = np.random.default_rng(20230419 + view)
     y = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None]
     x = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :]
-    horizon = 0.60 + 0.05 * np.sin(2 * np.pi * x * 1.3 + 0.5) + 0.025 * np.sin(2 * np.pi * x * 3.7)
+    phase = 0.5 + 1.7 * (view % 4)
+    horizon = 0.60 + 0.05 * np.sin(2 * np.pi * x * 1.3 + phase) + 0.025 * np.sin(2 * np.pi * x * 3.7)
     sky = y < horizon
     ground = np.zeros((h, w, 3), np.float32)
     ground[...] = np.array([70, 120, 50], np.float32)
@@ -67,15 +70,16 @@ def _build_layers(w: int, h: int) -> _Layers:
     road_top, road_bottom = 0.84, 0.93
     road = (y >= road_top) & (y < road_bottom)
     ground[np.broadcast_to(road, (h, w))] = (90, 90, 95)
-    # A house with a red roof on the right, and its windows.
-    hx0, hx1, hy0, hy1 = 0.68, 0.86, 0.56, 0.80
+    # A house with a red roof, and its windows.
+    hx0 = (0.68, 0.14, 0.42, 0.56)[view % 4]
+    hx1, hy0, hy1 = hx0 + 0.18, 0.56, 0.80
     house = (x >= hx0) & (x < hx1) & (y >= hy0) & (y < hy1)
     ground[house] = (200, 190, 170)
     roof = (y < hy0) & (y >= hy0 - 0.12) & (np.abs(x - (hx0 + hx1) / 2) < (y - (hy0 - 0.12)) * 0.9)
     ground[roof] = (150, 50, 40)
     sky = sky & ~roof & ~house
     windows = np.zeros((h, w), bool)
-    for wx in (0.71, 0.79):
+    for wx in (hx0 + 0.03, hx0 + 0.11):
         windows |= (x >= wx) & (x < wx + 0.04) & (y >= 0.61) & (y < 0.68)
     ground[windows] = (60, 70, 90)
     texture = (_smooth_noise(rng, h, w, (max(2, h // 3), max(2, w // 3))) - 0.5)[..., None] * 40
@@ -144,7 +148,7 @@ class SimulatedCamera(Camera):
         w, h = size
         layers = self._layers.get(size)
         if layers is None:
-            layers = self._layers[size] = _build_layers(w, h)
+            layers = self._layers[size] = _build_layers(w, h, zlib.crc32(self.label.encode()) % 4)
         light, elevation, progress = daylight(self.sim_time(now))
         y = layers.y
         dusk = max(0.0, 1.0 - abs(elevation) / 0.25)  # warm light near sunrise and sunset

@@ -127,6 +127,7 @@
     hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
   });
   const fmtHourMin = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  const fmtHourMinSec = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   const fmtShort = new Intl.DateTimeFormat(undefined, {
     weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
   });
@@ -766,11 +767,16 @@
     }
     const span = t1 - t0;
     const ticks = Math.max(2, Math.min(6, Math.floor((W - m.l - m.r) / 95)));
+    // Seconds when ticks are under a minute apart; and never the same label twice in a row.
+    const tickFormat = span / ticks < 60 ? fmtHourMinSec : span <= 2 * 86400 ? fmtHourMin : fmtShortDay;
+    let previous = "";
     for (let i = 0; i <= ticks; i += 1) {
       const t = t0 + (span * i) / ticks;
+      const text = tickFormat.format(new Date(t * 1000));
+      if (text === previous) continue;
+      previous = text;
       const label = svg("text", { x: x(t), y: H - 6, class: "chart-axis", "text-anchor": i === 0 ? "start" : i === ticks ? "end" : "middle" });
-      const d = new Date(t * 1000);
-      label.textContent = span <= 2 * 86400 ? fmtHourMin.format(d) : fmtShortDay.format(d);
+      label.textContent = text;
       root.append(label);
     }
     // Runs of adjacent buckets are drawn as one band and one line; gaps stay gaps.
