@@ -14,6 +14,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: import the `pi` package from the repo root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+import importlib.util  # noqa: E402
+
+_MISSING = [name for module, name in (("redis", "redis"), ("dotenv", "python-dotenv"),
+                                      ("PIL", "pillow"), ("numpy", "numpy"))
+            if importlib.util.find_spec(module) is None]
+if _MISSING:
+    sys.exit(f"error: this Python ({sys.executable}) lacks {', '.join(_MISSING)}. Fix: run the "
+             "daemon with the project's venv (../.venv/bin/python capture.py), or install what "
+             "the Pi needs from the repository root: pip install -e '.[pi]' (see pi/README.md).")
+
 import logging  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
@@ -32,8 +42,9 @@ logger = logging.getLogger("pi.capture")
 
 #: Exit codes: 0 fine, 1 a run-time problem (message printed), 2 bad settings.
 EXIT_OK, EXIT_FAILED, EXIT_SETTINGS = 0, 1, 2
-#: Seconds a store may take on the wire; a 4608x2592 JPEG is a few MB.
-SOCKET_TIMEOUT = 10.0
+#: Seconds a store may take on the wire (a 4608x2592 JPEG is a few MB: well under a second on
+#: a LAN). A hung Redis costs one capture this long; then pictures go straight to the spool.
+SOCKET_TIMEOUT = 5.0
 
 
 def configure_logging(level: str) -> None:
@@ -122,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
     configure_logging(settings.log_level)
+    if settings.backend_was_guessed:
+        logger.warning("picamera2 cannot be imported, so this is the SIMULATED camera. On a "
+                       "Raspberry Pi: `sudo apt install python3-picamera2` and make the venv with "
+                       "--system-site-packages (pi/README.md); set CAMERA_BACKEND to choose.")
     try:
         return run(settings)
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ The README's "Data model" section documents the same contract for redis-cli user
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import secrets
@@ -32,6 +33,11 @@ INDEX_NAME = "idx:images"
 STREAM_KEY = "images:new"
 STREAM_MAXLEN = 1000
 CAMERA_KEY_PREFIX = "camera:"
+#: Sorted set of camera names, scored by the time of each camera's last heartbeat, so the
+#: gallery finds cameras without scanning the keyspace.
+CAMERAS_KEY = "cameras"
+#: A camera silent for this long is dropped from `cameras`.
+CAMERA_FORGET_AFTER = 30 * 86400
 TIMELAPSE_KEY_PREFIX = "timelapse:"
 
 MIME_JPEG = "image/jpeg"
@@ -96,7 +102,7 @@ def timelapse_key(job_id: str) -> str:
 
 # --- The image hash --------------------------------------------------------------------
 
-# Field names, in the order they are written (and so shown by HGETALL).
+# Field names. Redis keeps no field order; this is the order the gallery shows them in.
 F_TIMESTAMP = "timestamp"
 F_CAPTURED_AT = "captured_at"
 F_CAMERA = "camera"
@@ -307,6 +313,29 @@ class CameraStatus:
                    started_at=_float(h.get("started_at")) or 0.0,
                    last_capture=_float(h.get("last_capture")), last_id=h.get("last_id") or None,
                    triggers=h.get("triggers", ""))
+
+
+def save_heartbeat(client: redis.Redis, status: CameraStatus, ttl: float) -> None:
+    """Refresh a camera's heartbeat hash and its short TTL, and note it in `cameras`, atomically."""
+    now = time.time()
+    key = camera_key(status.camera)
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(key, mapping=status.to_hash())
+    pipe.expire(key, max(1, math.ceil(ttl)))
+    pipe.zadd(CAMERAS_KEY, {status.camera: now})
+    pipe.zremrangebyscore(CAMERAS_KEY, "-inf", now - CAMERA_FORGET_AFTER)
+    pipe.execute()
+
+
+def clear_heartbeat(client: redis.Redis, camera: str) -> None:
+    """Remove a camera's heartbeat (it stopped cleanly), so it shows offline at once."""
+    client.delete(camera_key(camera))
+
+
+def camera_names(client: redis.Redis) -> list[str]:
+    """Return the cameras that sent a heartbeat in the last CAMERA_FORGET_AFTER seconds."""
+    names = client.zrangebyscore(CAMERAS_KEY, time.time() - CAMERA_FORGET_AFTER, "+inf")
+    return sorted(n.decode() if isinstance(n, bytes) else n for n in names)
 
 
 # --- The search index ------------------------------------------------------------------

@@ -140,6 +140,7 @@ class CaptureDaemon:
         for thread in (self.motion, self.preview, self.replayer):
             if thread is not None and thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
+        self.store.sign_off(self.settings.camera_name)
         logger.info("Stopped: %d pictures stored, %d spooled (%d waiting in %s)",
                     self.store.stored + self.store.replayed, self.store.spooled, len(self.spool),
                     self.spool.directory)
@@ -178,8 +179,9 @@ class CaptureDaemon:
                 if next_interval <= now:
                     next_interval = now + s.interval
                     if not self._behind_warned:
-                        logger.warning("A capture takes longer than IMAGE_CAPTURE_FREQUENCY=%g s; "
-                                       "skipping missed pictures", s.interval)
+                        logger.warning("Taking and storing a picture took longer than "
+                                       "IMAGE_CAPTURE_FREQUENCY=%g s; skipping the missed ones",
+                                       s.interval)
                         self._behind_warned = True
             if trigger is not None:
                 self.capture_and_store(trigger)
@@ -211,8 +213,9 @@ class CaptureDaemon:
             logger.info("Stored %s (%d bytes, lux %s, trigger %s) in %.0f ms", result.key,
                         len(capture.jpeg), lux, trigger, result.millis)
         elif result.spooled:
-            logger.info("Spooled %s (%d bytes, lux %s, trigger %s): Redis unavailable, %d waiting",
-                        result.key, len(capture.jpeg), lux, trigger, len(self.spool))
+            logger.info("Spooled %s (%d bytes, lux %s, trigger %s): Redis %s, %d waiting",
+                        result.key, len(capture.jpeg), lux, trigger,
+                        self.store.offline_reason or "unavailable", len(self.spool))
         self.status.last_capture = timestamp
         self.status.last_id = new_id
         self.store.heartbeat(self.status, s.heartbeat_ttl)

@@ -17,17 +17,19 @@ def connect(
     backoff_cap: float = 2.0,
     **kwargs,
 ) -> redis.Redis:
-    """Return a client for `url` that retries connection errors and timeouts with backoff.
+    """Return a client for `url` that retries dropped connections with backoff.
 
-    RESP2 is used on purpose: redis-py's search result parser is the same on every
-    server version with it.
+    Timeouts are not retried: a server that hangs would only make every caller wait
+    `retries` times longer before it can fall back (spool, or answer 503). RESP2 is used on
+    purpose: redis-py's search result parser is the same on every server version with it.
     """
-    retry = Retry(ExponentialWithJitterBackoff(cap=backoff_cap, base=0.05), retries)
+    retry = Retry(ExponentialWithJitterBackoff(cap=backoff_cap, base=0.05), retries,
+                  supported_errors=(redis.ConnectionError,))
     return redis.Redis.from_url(
         url,
         protocol=2,
         retry=retry,
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        retry_on_error=[redis.ConnectionError],
         socket_timeout=socket_timeout,
         socket_connect_timeout=min(socket_timeout, 3.0),
         health_check_interval=30,

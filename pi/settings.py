@@ -66,6 +66,7 @@ class Settings:
     log_level: str
     once: bool = False
     env_file: Path | None = None
+    backend_was_guessed: bool = False  # CAMERA_BACKEND unset, and picamera2 not importable
 
     @property
     def heartbeat_ttl(self) -> float:
@@ -76,14 +77,21 @@ class Settings:
 # --- Parsers: each takes the text and returns the value or raises ValueError(what it accepts)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("a number of seconds greater than 0, e.g. 30 or 0.5") from None
-    if not value > 0 or value == float("inf"):
-        raise ValueError("a number of seconds greater than 0, e.g. 30 or 0.5")
-    return value
+def _positive(accepts: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(accepts) from None
+        if not value > 0 or value == float("inf"):
+            raise ValueError(accepts)
+        return value
+
+    return parse
+
+
+_positive_float = _positive("a number of seconds greater than 0, e.g. 30 or 0.5")
+_positive_megabytes = _positive("a number of megabytes greater than 0, e.g. 500")
 
 
 def _non_negative_float(text: str) -> float:
@@ -283,7 +291,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("SPOOL_DIR", "--spool-dir", "spool_dir", _path, None,
            "folder where pictures wait while Redis is unreachable, one per camera. Default: "
            "~/.local/state/redis-pi-camera/spool/CAMERA_NAME", "DIR"),
-    Option("SPOOL_MAX_MB", "--spool-max-mb", "spool_max_mb", _positive_float, 500.0,
+    Option("SPOOL_MAX_MB", "--spool-max-mb", "spool_max_mb", _positive_megabytes, 500.0,
            "most megabytes the spool may hold; when full the oldest pictures are dropped "
            "(default %(default)s)", "MB"),
     Option("IMAGE_DIRECTORY", "--image-directory", "image_directory", _directory, None,
@@ -403,13 +411,15 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], env_file: Path | N
     else:
         values["interval"] = None
 
+    guessed = values["camera_backend"] is None
     values["camera_backend"] = values["camera_backend"] or default_backend()
     values["camera_name"] = values["camera_name"] or default_camera_name()
     values["spool_dir"] = values["spool_dir"] or default_spool_dir() / values["camera_name"]
     if values["camera_backend"] == "directory" and values["image_directory"] is None:
         raise SettingsError("CAMERA_BACKEND=directory needs IMAGE_DIRECTORY: use an existing "
                             "folder of .jpg files")
-    return Settings(once=bool(flags.get("once")), env_file=env_file, **values)
+    return Settings(once=bool(flags.get("once")), env_file=env_file,
+                    backend_was_guessed=guessed and values["camera_backend"] == "simulated", **values)
 
 
 __all__ = ["Settings", "SettingsError", "OPTIONS", "build_parser", "load_settings", "resolve",

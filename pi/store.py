@@ -11,7 +11,6 @@ each picture with the TTL it has left.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +26,15 @@ from redis.exceptions import (
     OutOfMemoryError,
 )
 
-from pi.contract import CameraStatus, ImageRecord, camera_key, ensure_index, image_key, save_image
+from pi.contract import (
+    CameraStatus,
+    ImageRecord,
+    clear_heartbeat,
+    ensure_index,
+    image_key,
+    save_heartbeat,
+    save_image,
+)
 from pi.spool import Spool, SpoolCorrupt
 
 logger = logging.getLogger(__name__)
@@ -89,13 +96,17 @@ class ImageStore:
         self.wake = threading.Event()  # set when there is something for the replayer to do
         self.stored = self.spooled = self.replayed = self.expired = self.lost = 0
         self._offline_logged = False
+        self.offline_reason = ""
 
     def _set_offline(self, exc: BaseException) -> None:
-        if self.online or not self._offline_logged:
+        self.offline_reason = describe_error(exc)
+        # Warn once per outage: a Redis that answers PING but is full would otherwise flip
+        # between "connected" and "unavailable" on every retry.
+        if not self._offline_logged:
             logger.warning("Redis at %s is unavailable (%s); spooling pictures to %s until it "
-                           "answers", self.where, describe_error(exc), self.spool.directory)
+                           "takes them again", self.where, self.offline_reason, self.spool.directory)
         else:
-            logger.debug("Redis still unavailable: %s", describe_error(exc))
+            logger.debug("Redis still unavailable: %s", self.offline_reason)
         self.online = False
         self.index_ready = False  # a Redis that comes back may be a new, empty one
         self._offline_logged = True
@@ -120,11 +131,16 @@ class ImageStore:
                 raise
             self._set_offline(exc)
             return False
-        if not self.online:
+        if not self.online and not self._offline_logged:
             logger.info("Connected to Redis at %s", self.where)
         self.online = True
-        self._offline_logged = False
         return True
+
+    def _wrote(self) -> None:
+        """Note a successful write: the end of an outage, if there was one."""
+        if self._offline_logged:
+            logger.info("Redis at %s takes pictures again", self.where)
+            self._offline_logged = False
 
     def store(self, image_id: str, record: ImageRecord) -> StoreResult:
         """Store a picture with the configured TTL, or spool it; never raises for an outage."""
@@ -133,6 +149,7 @@ class ImageStore:
         if self.online:
             try:
                 save_image(self.client, record, self.ttl, image_id)
+                self._wrote()
                 self.stored += 1
                 return StoreResult(key, True, (time.perf_counter() - start) * 1000)
             except redis.RedisError as exc:
@@ -174,22 +191,28 @@ class ImageStore:
                     raise
                 self._set_offline(exc)
                 return False
+            self._wrote()
             self.spool.remove(path)
             self.replayed += 1
             logger.info("Replayed spooled picture %s (%d left in spool, %.0f s of TTL left)",
                         image_key(item.image_id), len(self.spool), remaining)
         return True
 
+    def sign_off(self, camera: str) -> None:
+        """Remove the camera's heartbeat on a clean stop, so the gallery shows it offline at once."""
+        if not self.online:
+            return
+        try:
+            clear_heartbeat(self.client, camera)
+        except redis.RedisError as exc:
+            logger.debug("Could not remove the heartbeat on stop: %s", exc)
+
     def heartbeat(self, status: CameraStatus, ttl: float) -> bool:
         """Refresh the camera's heartbeat hash and its short TTL; skipped while offline."""
         if not self.online:
             return False
-        key = camera_key(status.camera)
         try:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hset(key, mapping=status.to_hash())
-            pipe.expire(key, max(1, math.ceil(ttl)))
-            pipe.execute()
+            save_heartbeat(self.client, status, ttl)
         except redis.RedisError as exc:
             if not is_transient(exc):
                 raise

@@ -105,7 +105,8 @@ def parse_cameras(text: str) -> list[tuple[str, float]]:
     return cameras
 
 
-def children_for(url: str, cameras: list[tuple[str, float]], expiry: str) -> list[Child]:
+def children_for(url: str, cameras: list[tuple[str, float]], expiry: str,
+                 spool_root: Path) -> list[Child]:
     """Return the capture daemons and the gallery to run against `url`."""
     python = sys.executable
     children = [
@@ -113,7 +114,7 @@ def children_for(url: str, cameras: list[tuple[str, float]], expiry: str) -> lis
             **{key: os.environ.get(key, value) for key, value in DEMO_CAPTURE_DEFAULTS.items()},
             "REDIS_URL": url, "CAMERA_NAME": name,
             "IMAGE_CAPTURE_FREQUENCY": str(interval), "IMAGE_EXPIRY": expiry,
-            "SPOOL_DIR": str(ROOT / "redisdata" / "spool" / name),
+            "SPOOL_DIR": str(spool_root / name),
         })
         for name, interval in cameras
     ]
@@ -161,7 +162,10 @@ def main() -> int:
             server = embedded_redis.from_env().start()
             url = server.url
         check_redis(url)
-        children = children_for(url, cameras, os.environ.get("DEMO_IMAGE_EXPIRY", "3600"))
+        # Each stack's pictures wait in a spool beside its own data, never another stack's.
+        spool_root = Path(os.environ.get("REDIS_DATA_DIR") or ROOT / "redisdata") / "spool"
+        children = children_for(url, cameras, os.environ.get("DEMO_IMAGE_EXPIRY", "3600"),
+                                spool_root)
         for child in children:
             child.start()
         port = os.environ.get("GALLERY_PORT", "5000")
@@ -175,6 +179,10 @@ def main() -> int:
                                  child.name, child.process.returncode)
                     code = 1
                     stop.set()
+            if server is not None and server.process is not None and server.process.poll() is not None:
+                logger.error("%s", server.describe_failure("stopped unexpectedly; stopping everything"))
+                code = 1
+                stop.set()
     except (SetupError, embedded_redis.EmbeddedRedisError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 1
@@ -182,8 +190,10 @@ def main() -> int:
         for child in reversed(children):
             child.stop()
         if server is not None:
+            was_running = server.process is not None and server.process.poll() is None
             server.stop()
-            logger.info("Embedded Redis stopped; data kept in %s", server.data_dir)
+            if was_running:
+                logger.info("Embedded Redis stopped; data kept in %s", server.data_dir)
     return code
 
 

@@ -280,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {server.describe_failure('stopped unexpectedly')}", file=sys.stderr)
                 return 1
     finally:
+        was_running = server.process is not None and server.process.poll() is None
         server.stop()
+        if was_running:
+            print(f"Redis stopped; data kept in {server.data_dir}", flush=True)
     return 0
 
 

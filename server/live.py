@@ -27,7 +27,7 @@ from flask import Flask, current_app
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from pi.contract import CAMERA_KEY_PREFIX, CAMERA_NAME_RE, CameraStatus, camera_key, preview_channel
+from pi.contract import CAMERA_NAME_RE, CameraStatus, camera_key, camera_names, preview_channel
 from pi.redis_connection import connect, redact_url
 
 logger = logging.getLogger(__name__)
@@ -210,17 +210,12 @@ class LiveHub:
         return self._redis_ok
 
     def directory(self, max_age: float = DIRECTORY_MAX_AGE) -> dict[str, CameraStatus]:
-        """Return the cameras with a heartbeat hash by name, SCANning at most every `max_age` s."""
+        """Return the cameras with a live heartbeat by name, looking at most every `max_age` s."""
         with self._directory_lock:
             if time.monotonic() - self._directory_at < max_age:
                 return dict(self._directory)
             client = self.client
-            names = []
-            for key in client.scan_iter(match=camera_key("*"), count=1000, _type="hash"):
-                name = key.decode() if isinstance(key, bytes) else key
-                name = name[len(CAMERA_KEY_PREFIX):]
-                if CAMERA_NAME_RE.match(name):
-                    names.append(name)
+            names = [name for name in camera_names(client) if CAMERA_NAME_RE.match(name)]
             pipe = client.pipeline(transaction=False)
             for name in names:
                 pipe.hgetall(camera_key(name))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from flask import current_app
 
 from pi.contract import (
-    CAMERA_KEY_PREFIX,
     CAMERA_NAME_RE,
     F_CAMERA,
     F_TIMESTAMP,
@@ -17,6 +15,7 @@ from pi.contract import (
     TRIGGERS,
     CameraStatus,
     camera_key,
+    camera_names,
 )
 
 from . import search
@@ -27,7 +26,6 @@ logger = logging.getLogger(__name__)
 
 #: Heartbeat keys are found with SCAN, which walks the whole keyspace; the names found are
 #: reused for this long (each request still reads every heartbeat fresh).
-CAMERA_SCAN_SECONDS = 30.0
 MAX_CAMERAS = 100
 
 
@@ -61,25 +59,10 @@ def stats() -> dict[str, Any]:
     }
 
 
-def _scan_camera_names() -> list[str]:
-    cache = current_app.extensions.setdefault("gallery_camera_names", {"at": 0.0, "names": []})
-    if time.monotonic() - cache["at"] < CAMERA_SCAN_SECONDS:
-        return cache["names"]
-    names = set()
-    for key in get_redis().scan_iter(match=f"{CAMERA_KEY_PREFIX}*", count=1000, _type="HASH"):
-        name = key.decode()[len(CAMERA_KEY_PREFIX):]
-        if CAMERA_NAME_RE.match(name):
-            names.add(name)
-        if len(names) >= MAX_CAMERAS:
-            break
-    cache.update(at=time.monotonic(), names=sorted(names))
-    return cache["names"]
-
-
 def cameras() -> list[dict[str, Any]]:
     """Return every camera (from heartbeats and from stored images) with its online state."""
     client = get_redis()
-    heartbeat_names = _scan_camera_names()
+    heartbeat_names = [n for n in camera_names(client) if CAMERA_NAME_RE.match(n)][:MAX_CAMERAS]
     pipe = client.pipeline(transaction=False)
     for name in heartbeat_names:
         pipe.hgetall(camera_key(name))

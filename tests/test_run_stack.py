@@ -48,3 +48,32 @@ def test_unreachable_redis_names_the_fix(redis_factory):
     assert "Cannot reach Redis" in result.stderr and "docker compose up -d" in result.stderr
     assert "s3cret" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_dying_redis_stops_everything_with_its_last_words(tmp_path):
+    import signal as sig
+    import time
+
+    from server.embedded_redis import free_port
+
+    env = {**os.environ, "REDIS_PORT": str(free_port()), "GALLERY_PORT": str(free_port()),
+           "REDIS_DATA_DIR": str(tmp_path / "data"), "DEMO_CAMERAS": "solo:1",
+           "IMAGE_RESOLUTION": "320x180", "PYTHONUNBUFFERED": "1"}
+    env.pop("REDIS_URL", None)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_stack.py")], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pidfile_wait = time.monotonic() + 30
+    redis_pid = None
+    while redis_pid is None and time.monotonic() < pidfile_wait:
+        found = subprocess.run(["pgrep", "-f", f"redis-server.*:{env['REDIS_PORT']}"],
+                               capture_output=True, text=True).stdout.split()
+        redis_pid = int(found[0]) if found else None
+        time.sleep(0.2)
+    assert redis_pid, "the embedded Redis did not start"
+    time.sleep(1)
+    os.kill(redis_pid, sig.SIGKILL)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "stopped unexpectedly; stopping everything" in output
+    assert "Embedded Redis stopped" not in output
+    assert (tmp_path / "data" / "spool" / "solo").is_dir()  # the spool lives beside the data
