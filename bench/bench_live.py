@@ -32,11 +32,12 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 
 from pi.cameras.simulated import SimulatedCamera as SceneCamera  # noqa: E402
-from pi.contract import camera_key, preview_channel  # noqa: E402
+from pi.contract import CameraStatus, camera_key, preview_channel, save_heartbeat  # noqa: E402
 from pi.redis_connection import connect  # noqa: E402
 from server import create_app, live  # noqa: E402
 from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from tests.live_support import MjpegClient, ServerThread, read_stamp, stamp  # noqa: E402
+from tests.browser import ServerThread  # noqa: E402
+from tests.live_support import MjpegClient, read_stamp, stamp  # noqa: E402
 
 CAMERA = "benchcam"
 NOON = time.mktime((2026, 6, 21, 12, 0, 0, 0, 0, -1))  # a bright, detailed scene
@@ -238,7 +239,7 @@ def report(url: str, base_url: str, args: argparse.Namespace) -> None:
     """Measure and print."""
     frames = preview_frames()
     admin = redis.Redis.from_url(url)
-    admin.hset(camera_key(CAMERA), mapping={"camera": CAMERA, "host": "bench"})
+    save_heartbeat(admin, CameraStatus(camera=CAMERA, host="bench"), 3600)
     admin.close()
     print(f"Live view benchmark: {len(frames)} simulated 640-px previews, "
           f"{statistics.mean(map(len, frames)) / 1024:.1f} KiB each, {args.fps:g} fps, "

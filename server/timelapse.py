@@ -380,12 +380,27 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
+#: The caption's backing box: black at this opacity (0-255), so white text reads on any frame.
+CAPTION_BOX_ALPHA = 170
+
+
 def _draw_caption(frame: Image.Image, caption: str) -> None:
+    """Write the caption at the top left, on a translucent dark box.
+
+    Top, not bottom: players (the gallery's dialog included) lay their controls over the
+    bottom of the picture, where they would hide the text.
+    """
     size = max(10, frame.height // 24)
     margin = max(4, size // 2)
-    draw = ImageDraw.Draw(frame)
-    draw.text((margin, frame.height - margin), caption, font=_font(size), anchor="ld",
-              fill=(255, 255, 255), stroke_width=max(1, size // 10), stroke_fill=(0, 0, 0))
+    pad = max(3, size // 3)
+    font = _font(size)
+    draw = ImageDraw.Draw(frame, "RGBA")  # RGBA fills blend into the RGB frame
+    _, _, right, bottom = draw.textbbox((margin + pad, margin + pad), caption, font=font,
+                                        anchor="la")
+    draw.rectangle((margin, margin, right + pad, bottom + pad),
+                   fill=(0, 0, 0, CAPTION_BOX_ALPHA))
+    draw.text((margin + pad, margin + pad), caption, font=font, anchor="la",
+              fill=(255, 255, 255, 255))
 
 
 def caption_for(ref: FrameRef) -> str:

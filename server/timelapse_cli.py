@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -90,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             raise TimelapseInputError("bad_max_frames", "--max-frames must be 1 or more.")
     except TimelapseInputError as exc:
         return _error(exc.message, EXIT_USAGE)
-    if not output.parent.is_dir():
-        return _error(f"the folder {str(output.parent)!r} for -o does not exist; create it or "
-                      "pick another path.", EXIT_USAGE)
+    problem = output_problem(output)
+    if problem:
+        return _error(problem, EXIT_USAGE)
+    mode = _new_file_mode(output)
 
     url = contract.redis_url_from_env()
     client = connect(url, retries=2)
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(done - bar.n)
 
             result = make_timelapse(client, options, part, plan=plan, progress=progress)
+        os.chmod(part, mode)  # mkstemp made it private (0600)
         os.replace(part, output)
         part = None
     except TimelapseInputError as exc:
@@ -134,6 +137,33 @@ def main(argv: list[str] | None = None) -> int:
         client.close()
     print(_summary(output, result, options))
     return EXIT_OK
+
+
+def output_problem(output: Path) -> str | None:
+    """Return why `output` cannot be the movie's path (a usage error), or None."""
+    if output.is_dir():
+        return (f"-o {str(output)!r} is a folder; give the movie's file name, e.g. "
+                f"{str(output / 'timelapse.mp4')!r}.")
+    if output.suffix.lower() != ".mp4":
+        suffix = f"a {output.suffix!r} file" if output.suffix else "a file without .mp4"
+        return (f"-o {str(output)!r} names {suffix}, but this command writes MP4 (H.264) "
+                f"movies only; name it {str(output.with_suffix('.mp4'))!r}.")
+    if not output.parent.is_dir():
+        return (f"the folder {str(output.parent)!r} for -o does not exist; create it or pick "
+                "another path.")
+    return None
+
+
+def _new_file_mode(output: Path) -> int:
+    """Return the mode the movie should get: an existing file's own, else the usual mode
+    for a new file under this process's umask (0644 with the common umask 022)."""
+    try:
+        return stat.S_IMODE(output.stat().st_mode)
+    except OSError:
+        pass
+    umask = os.umask(0o077)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _attach_relative_times(argv: list[str]) -> list[str]:

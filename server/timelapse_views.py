@@ -14,6 +14,7 @@ so are its Redis error pages (503 with a JSON body naming the fix).
 
 from __future__ import annotations
 
+import difflib
 import logging
 import threading
 from collections.abc import Iterator
@@ -62,9 +63,14 @@ _START_BODY = {"required": True, "content": {"application/json": {"schema": {
         "camera": {"type": ["string", "null"], "description": "One camera; null for all."},
         "fps": {"type": "integer", "minimum": FPS_MIN, "maximum": FPS_MAX, "default": DEFAULT_FPS},
         "size": {"type": "string", "pattern": "^[0-9]+x[0-9]+$", "default": "1280x720"},
+        "width": {"type": "integer", "description": "Output width in pixels, with `height`; "
+                  "instead of `size`."},
+        "height": {"type": "integer", "description": "Output height in pixels, with `width`."},
         "burn_in": {"type": "boolean", "description": "Write capture time and lux into frames."},
         "min_lux": {"type": ["number", "null"], "description": "Skip frames darker than this."},
-    }}}}}
+    },
+    # Any other key is refused with a 400 naming it (a misspelt option must not be ignored).
+    "additionalProperties": False}}}}
 bp.openapi_paths = {
     "/api/timelapse": {"post": {
         "summary": "Start a time-lapse job (one runs at a time per gallery process).",
@@ -121,11 +127,12 @@ def get_jobs() -> TimelapseJobs:
     return jobs
 
 
-def _error(status: int, code: str, message: str, parameter: str | None = None,
-           **extra: Any) -> tuple[Response, int]:
+def _error(status: int, code: str, message: str, parameter: str | None = None, *,
+           detail: dict[str, Any] | None = None, **extra: Any) -> tuple[Response, int]:
     body: dict[str, Any] = {"code": code, "message": message}
     if parameter:
         body["parameter"] = parameter
+    body.update(detail or {})
     return jsonify({"error": body, **extra}), status
 
 
@@ -137,7 +144,9 @@ def _no_such_job(job_id: str) -> tuple[Response, int]:
 
 @bp.errorhandler(TimelapseInputError)
 def _bad_input(exc: TimelapseInputError) -> tuple[Response, int]:
-    return _error(400, exc.code, exc.message, exc.parameter)
+    # An unknown key's error also lists the accepted ones for programs, as its message does.
+    detail = {"accepted": list(ACCEPTED_KEYS)} if exc.code == "unknown_parameter" else None
+    return _error(400, exc.code, exc.message, exc.parameter, detail=detail)
 
 
 # --- Reading a request -----------------------------------------------------------------
@@ -164,8 +173,47 @@ def _int_param(value: Any, name: str, code: str, hint: str) -> int:
     return int(number)
 
 
+#: The keys a start request may hold, in the order the error message lists them.
+ACCEPTED_KEYS = ("since", "until", "camera", "fps", "size", "width", "height", "burn_in",
+                 "min_lux")
+#: Names people carry over from the command line (`--skip-dark`) and what they mean here.
+_KEY_HINTS = {"skip_dark": "min_lux", "skip-dark": "min_lux", "burn-in": "burn_in",
+              "burnin": "burn_in", "start": "since", "from": "since", "end": "until",
+              "to": "until", "rate": "fps", "frame_rate": "fps", "resolution": "size"}
+
+
+def check_keys(body: dict[str, Any]) -> None:
+    """Raise TimelapseInputError naming the keys of `body` that are not settings.
+
+    A misspelt setting must not be ignored: `{"skip_dark": 5}` would otherwise make a movie
+    with every dark frame in it. The error's parameter is the first such key.
+    """
+    unknown = [str(key) for key in body if key not in ACCEPTED_KEYS]
+    if not unknown:
+        return
+    shown = unknown[:5]
+    hints = []
+    for key in shown:
+        hint = _KEY_HINTS.get(key.lower()) or next(
+            iter(difflib.get_close_matches(key.lower(), ACCEPTED_KEYS, n=1, cutoff=0.6)), None)
+        if hint:
+            hints.append(hint if len(shown) == 1 else f"{hint} for {key[:40]!r}")
+    named = ", ".join(repr(key[:40]) for key in shown)
+    more = f" and {len(unknown) - len(shown)} more" if len(unknown) > len(shown) else ""
+    noun = "is not a time-lapse setting" if len(unknown) == 1 else "are not time-lapse settings"
+    message = f"{named}{more} {noun}"
+    if hints:
+        message += f" (did you mean {', '.join(hints)}?)"
+    message += ". Accepted settings: " + ", ".join(ACCEPTED_KEYS) + "."
+    raise TimelapseInputError("unknown_parameter", message, unknown[0][:40])
+
+
 def options_from_json(body: dict[str, Any]) -> TimelapseOptions:
-    """Build checked TimelapseOptions from a start request's JSON body."""
+    """Build checked TimelapseOptions from a start request's JSON body.
+
+    Raises TimelapseInputError for a bad value or for a key that is not a setting.
+    """
+    check_keys(body)
     until = parse_time(body["until"], "until") if body.get("until") not in (None, "") else None
     if until is None:
         until = parse_time("now", "until")
@@ -219,6 +267,7 @@ def start() -> tuple[Response, int] | Response:
     body = request.get_json(silent=True)
     if body is None and request.form:
         body = request.form.to_dict()
+        body.pop("csrf_token", None)  # a form's CSRF field, checked by the gallery already
     if not isinstance(body, dict):
         return _error(400, "bad_request",
                       "Send the time-lapse settings as a JSON object, e.g. "

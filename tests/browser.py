@@ -16,19 +16,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import redis
 from flask import Flask
+from waitress import create_server, wasyncore
 
 from pi.cameras.simulated import SimulatedCamera
-from pi.contract import CameraStatus, camera_key, image_id, preview_channel, save_image
+from pi.contract import CameraStatus, image_id, preview_channel, save_heartbeat, save_image
 from pi.metadata import record_from_capture
 from pi.preview import PreviewPublisher
+from server.serve import socket_options, waitress_options
+from tests.conftest import CHROMIUM, chromium_available
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
+
+#: `pytestmark = BROWSER_TESTS` in a module of browser tests: marked, and skipped without Chromium.
+BROWSER_TESTS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not chromium_available(), reason=f"{CHROMIUM} is not installed"),
+]
 
 
 # --- Browser and server ------------------------------------------------------------------------
@@ -48,47 +57,66 @@ def launch_browser() -> Iterator:
             browser.close()
 
 
-class LiveServer:
-    """The gallery served by waitress on a free port, in a background thread."""
+class ServerThread:
+    """The gallery served by waitress on a free port, from a background thread.
 
-    def __init__(self, app: Flask, threads: int = 16) -> None:
-        from waitress.server import create_server
+    Served as `python -m server serve` does: server.serve's waitress options and socket
+    options, with `threads` worker threads (default the app's GALLERY_THREADS). Use it as a
+    context manager, or call start() and stop().
+    """
 
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads,
-                                    outbuf_high_watermark=2 * 1024 * 1024,
-                                    channel_request_lookahead=1)
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True, name="gallery-server")
+    def __init__(self, app: Flask, threads: int | None = None) -> None:
+        threads = threads or int(app.config.get("GALLERY_THREADS") or 64)
+        self.server = create_server(app, host="127.0.0.1", port=0, **waitress_options(threads))
+        self.server.adj.socket_options = socket_options()  # not a create_server keyword
+        self.port = self.server.effective_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="gallery-server", daemon=True)
 
-    def start(self) -> LiveServer:
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            wasyncore.loop(timeout=0.1, map=self.server._map, count=1)
+
+    def start(self) -> ServerThread:
         """Start serving."""
-        self.thread.start()
+        self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving (open event streams are dropped)."""
-        self.server.close()
-        self.thread.join(5)
+        """Stop serving: the worker threads are given 5 s, then open connections are closed."""
+        self._stop.set()
+        self._thread.join(5)
+        self.server.task_dispatcher.shutdown(timeout=5)
+        wasyncore.close_all(self.server._map)
 
+    def __enter__(self) -> ServerThread:
+        return self.start()
 
-@contextmanager
-def live_gallery(app: Flask) -> Iterator[LiveServer]:
-    """Serve `app` on a free port for the duration of the block."""
-    server = LiveServer(app).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class ConsoleErrors:
-    """Collects console errors, uncaught page errors and dialogs (alert() must never run)."""
+    """Collects console errors, uncaught page errors and dialogs (alert() must never run).
 
-    def __init__(self, page) -> None:
+    With `failed_requests_ok`, the console's "Failed to load resource" lines (an HTTP error
+    status the test itself judges) are not counted; script errors always are.
+    """
+
+    def __init__(self, page, failed_requests_ok: bool = False) -> None:
         self.errors: list[str] = []
-        page.on("console", lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"))
+        self.failed_requests_ok = failed_requests_ok
+        page.on("console", self._console)
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
         page.on("dialog", self._dialog)
+
+    def _console(self, msg) -> None:
+        if msg.type != "error":
+            return
+        if self.failed_requests_ok and msg.text.startswith("Failed to load resource"):
+            return
+        self.errors.append(f"console: {msg.text}")
 
     def _dialog(self, dialog) -> None:
         self.errors.append(f"dialog: {dialog.type} {dialog.message}")
@@ -154,8 +182,7 @@ def seed_demo_gallery(client: redis.Redis, count: int = 36, step: float = 40 * 6
                                ttl=86400 * 2 - i * 1800, utc_offset=utc_offset))
     beat = CameraStatus(camera="garden", host="pi-garden", started_at=now - 86400,
                         last_capture=now - 90, last_id=ids[1], triggers="interval,motion")
-    client.hset(camera_key("garden"), mapping=beat.to_hash())
-    client.expire(camera_key("garden"), 600)
+    save_heartbeat(client, beat, 600)
     return ids
 
 
@@ -179,7 +206,7 @@ def readme_screenshot(redis_url: str, out: Path, viewport: dict | None = None) -
                                  fps=2, max_bytes=500_000, stop=stop)
     publisher.start()
     try:
-        with live_gallery(app) as server, launch_browser() as browser:
+        with ServerThread(app) as server, launch_browser() as browser:
             context = browser.new_context(viewport=viewport or {"width": 1440, "height": 1000},
                                           timezone_id=f"Etc/GMT{-hours:+d}", locale="en-GB")
             page = context.new_page()

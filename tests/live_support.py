@@ -1,5 +1,7 @@
-"""Helpers for the live-view tests (no tests here): a simulated camera, a waitress
-server in a thread, and an MJPEG client that reads parts the way a browser does."""
+"""Helpers for the live-view tests (no tests here): stamped preview frames, a simulated
+camera publishing them, and an MJPEG client that reads parts the way a browser does.
+
+The gallery is served from a thread by tests.browser.ServerThread."""
 
 from __future__ import annotations
 
@@ -9,57 +11,26 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
 from PIL import Image, ImageDraw
-from waitress import create_server, wasyncore
 
-from pi.contract import CameraStatus, camera_key, preview_channel
+from pi.contract import CameraStatus, preview_channel, save_heartbeat
 from pi.redis_connection import connect
-
-#: What the gallery is served with (python -m server serve); the tests serve with the same.
-try:  # server/serve.py's options, once it exposes them
-    from server.serve import socket_options as _serve_socket_options  # type: ignore[attr-defined]
-    from server.serve import waitress_options as _serve_options  # type: ignore[attr-defined]
-except ImportError:  # until then, the options this module's tests were written for
-    _serve_options = _serve_socket_options = None
-
-THREADS = 64  # GALLERY_THREADS' default
-FALLBACK_WAITRESS_OPTIONS: dict[str, Any] = {
-    "threads": THREADS,
-    "channel_request_lookahead": 1,
-    "outbuf_high_watermark": 64 * 1024,
-    "channel_timeout": 120,
-    "connection_limit": 2 * THREADS,
-}
-#: Set on each accepted connection: at most 16 KB not yet sent sit in the kernel, so a slow
-#: client's backlog stays in waitress's bounded buffer and the hub drops frames for it.
-FALLBACK_SOCKET_OPTIONS = [
-    (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),
-    (socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 16 * 1024),
-]
+from server import live
 
 
-def waitress_options() -> dict[str, Any]:
-    """Return the waitress adjustments the gallery is served with."""
-    if _serve_options is not None:
-        return dict(_serve_options(THREADS))
-    return dict(FALLBACK_WAITRESS_OPTIONS)
-
-
-def socket_options() -> list[tuple[int, int, int]]:
-    """Return the socket options set on each connection the gallery accepts."""
-    if _serve_socket_options is not None:
-        return list(_serve_socket_options())
-    return list(FALLBACK_SOCKET_OPTIONS)
+def with_comment(jpeg: bytes, payload: bytes) -> bytes:
+    """Return the JPEG with a COM segment carrying `payload` right after SOI (still a JPEG)."""
+    return jpeg[:2] + b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
 
 
 def stamp(jpeg: bytes, text: str) -> bytes:
     """Return the JPEG with a COM segment carrying `text` right after SOI (still a JPEG)."""
-    payload = text.encode()
-    return jpeg[:2] + b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+    return with_comment(jpeg, text.encode())
 
 
 STAMP_RE = re.compile(rb"\xff\xfe..seq=(\d+) t=([0-9.]+)", re.S)
@@ -84,7 +55,7 @@ def card_jpeg(index: int, width: int = 320, height: int = 180, pad: int = 0) -> 
     if pad:
         # A COM segment of noise makes a frame as big as a real camera's.
         filler = bytes((i * 7919) % 251 for i in range(min(pad, 65000)))
-        data = data[:2] + b"\xff\xfe" + (len(filler) + 2).to_bytes(2, "big") + filler + data[2:]
+        data = with_comment(data, filler)
     return data
 
 
@@ -108,11 +79,9 @@ class SimulatedCamera:
         self._thread: threading.Thread | None = None
 
     def heartbeat(self, ttl: int = 60) -> None:
-        """Write the camera's heartbeat hash (as the daemon does)."""
-        key = camera_key(self.camera)
+        """Write the camera's heartbeat (as the daemon does)."""
         status = CameraStatus(camera=self.camera, host="test-pi", started_at=time.time())
-        self.client.hset(key, mapping=status.to_hash())
-        self.client.expire(key, ttl)
+        save_heartbeat(self.client, status, ttl)
 
     def start(self) -> SimulatedCamera:
         self.heartbeat()
@@ -164,50 +133,6 @@ class SimulatedCamera:
 def numsub(client: redis.Redis, camera: str) -> int:
     """Return how many subscriptions a camera's preview channel has."""
     return int(client.pubsub_numsub(preview_channel(camera))[0][1])
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    """Poll until predicate() is truthy; return its value, or the last (falsy) one."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
-
-
-class ServerThread:
-    """A real waitress server for a WSGI app, run in a thread on a free port."""
-
-    def __init__(self, app: Any, **options: Any) -> None:
-        opts = waitress_options()
-        opts.update(options)
-        self.server = create_server(app, host="127.0.0.1", port=0, **opts)
-        self.server.adj.socket_options = socket_options()
-        self.port = self.server.effective_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="waitress-test", daemon=True)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            wasyncore.loop(timeout=0.1, map=self.server._map, count=1)
-
-    def start(self) -> ServerThread:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.server.task_dispatcher.shutdown(timeout=5)
-        wasyncore.close_all(self.server._map)
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class MjpegClient:
@@ -278,3 +203,13 @@ def make_app(redis_url: str, **config: Any) -> Any:
     settings = {"REDIS_URL": redis_url, "TESTING": True, "SECRET_KEY": "live-tests"}
     settings.update(config)
     return create_app(settings)
+
+
+@contextmanager
+def live_app(redis_url: str, **config: Any) -> Iterator[Any]:
+    """Yield make_app(redis_url, **config); its live hub is stopped at the end of the block."""
+    app = make_app(redis_url, **config)
+    try:
+        yield app
+    finally:
+        live.get_hub(app).stop()

@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from pi.contract import CameraStatus, camera_key
+from pi.contract import CameraStatus, save_heartbeat
 from tests.factories import store_image
 
 T0 = 1_700_000_000.0
@@ -36,8 +36,7 @@ def test_cameras_online_from_heartbeat_and_offline_from_images(client, r, app) -
     now = time.time()
     beat = CameraStatus(camera="Garden", host="pi-garden", started_at=now - 100,
                         last_capture=now - 5, last_id="Garden:1-ab12", triggers="interval,motion")
-    r.hset(camera_key("Garden"), mapping=beat.to_hash())
-    r.expire(camera_key("Garden"), 30)
+    save_heartbeat(r, beat, 30)
     r.hset("camera:Garden:settings", mapping={"x": "1"})  # not a heartbeat
     store_image(r, camera="shed", timestamp=T0, thumbnail=False)
     cams = client.get("/api/cameras").json["cameras"]

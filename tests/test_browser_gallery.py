@@ -9,22 +9,19 @@ import pytest
 
 from server import create_app
 from tests.browser import (
+    BROWSER_TESTS,
     DESKTOP,
     PHONE,
     ConsoleErrors,
+    ServerThread,
     launch_browser,
-    live_gallery,
     screenshot,
     seed_demo_gallery,
     store_scene,
     wait_for_thumbnails,
 )
-from tests.conftest import chromium_available
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium"),
-]
+pytestmark = BROWSER_TESTS
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -33,7 +30,7 @@ XSS = "<img src=x onerror=alert(1)>"
 def gallery(redis_url: str, r):
     app = create_app({"REDIS_URL": redis_url, "GALLERY_PASSWORD": None, "SECRET_KEY": "k",
                       "GALLERY_SSE_SECONDS": 30})
-    with live_gallery(app) as server:
+    with ServerThread(app) as server:
         yield server
     app.extensions["redis"].close()
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from PIL import Image
 
 from pi.contract import (
+    CAMERAS_KEY,
     METADATA_FIELDS,
     STREAM_KEY,
     ImageRecord,
@@ -18,18 +18,9 @@ from pi.contract import (
     id_from_key,
 )
 from pi.thumbnails import THUMBNAIL_MAX_BYTES
+from tests.helpers import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def wait_until(predicate, timeout: float = 10.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("timed out waiting")
 
 
 def image_keys(r) -> list[str]:
@@ -38,9 +29,12 @@ def image_keys(r) -> list[str]:
 
 def test_daemon_stores_complete_hashes_with_ttl_stream_entry_and_heartbeat(r, redis_url, run_daemon):
     d = run_daemon(redis_url, "--interval", "0.2", "--expiry", "300")
-    wait_until(lambda: len(image_keys(r)) >= 3)
+    wait_until(lambda: len(image_keys(r)) >= 3, 10.0)
+    status = r.hgetall(camera_key("testcam"))  # read while running: a clean stop removes it
+    heartbeat_ttl = r.ttl(camera_key("testcam"))
     d.stop()
     assert d.error is None
+    assert not r.exists(camera_key("testcam"))
     keys = image_keys(r)
     assert {f"image:{i}" for i in d.daemon.recent_ids} == set(keys)
     for key in keys:
@@ -60,15 +54,15 @@ def test_daemon_stores_complete_hashes_with_ttl_stream_entry_and_heartbeat(r, re
         assert 290 < r.ttl(key) <= 300
     announced = [entry[b"id"].decode() for _, entry in r.xrange(STREAM_KEY)]
     assert announced == [id_from_key(k) for k in keys]
-    status = r.hgetall(camera_key("testcam"))
     assert status[b"last_id"].decode() in announced
     assert status[b"triggers"] == b"interval"
-    assert 0 < r.ttl(camera_key("testcam")) <= 30
+    assert 0 < heartbeat_ttl <= 30
+    assert r.zscore(CAMERAS_KEY, "testcam") is not None
 
 
 def test_the_reference_readme_search_examples_find_the_pictures(r, redis_url, run_daemon):
     d = run_daemon(redis_url, "--interval", "0.2")
-    wait_until(lambda: len(image_keys(r)) >= 2)
+    wait_until(lambda: len(image_keys(r)) >= 2, 10.0)
     d.stop()
     keys = image_keys(r)
     total, *rows = r.execute_command(

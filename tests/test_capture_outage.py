@@ -12,19 +12,10 @@ from pi.redis_connection import connect
 from pi.spool import Spool
 from pi.store import ImageStore
 from tests.factories import make_jpeg
+from tests.helpers import wait_until
 
 EXPIRY = 60.0
 FAST_RETRY = ConstantBackoff(0.1)
-
-
-def wait_until(predicate, timeout: float = 15.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("timed out waiting")
 
 
 def assert_all_stored_with_remaining_ttl(client, ids) -> None:
@@ -42,13 +33,13 @@ def test_redis_stopped_mid_run_and_restarted_loses_nothing(redis_factory, run_da
     d = run_daemon(server.url, "--interval", "0.2", "--expiry", str(EXPIRY),
                    replay_backoff=FAST_RETRY)
     store = d.daemon.store
-    wait_until(lambda: store.stored >= 2)
+    wait_until(lambda: store.stored >= 2, 15.0)
     server.stop()
-    wait_until(lambda: store.spooled >= 3)
+    wait_until(lambda: store.spooled >= 3, 15.0)
     assert d.thread.is_alive()
     server.start()
-    wait_until(lambda: store.replayed >= 3 and len(d.daemon.spool) == 0)
-    wait_until(lambda: store.stored >= 4)  # new pictures go straight to Redis again
+    wait_until(lambda: store.replayed >= 3 and len(d.daemon.spool) == 0, 15.0)
+    wait_until(lambda: store.stored >= 4, 15.0)  # new pictures go straight to Redis again
     d.stop()
     assert d.error is None
     client = server.client()
@@ -63,9 +54,9 @@ def test_redis_down_at_start_spools_then_creates_the_index_and_replays(redis_fac
     server.stop()
     d = run_daemon(server.url, "--interval", "0.2", "--expiry", str(EXPIRY),
                    replay_backoff=FAST_RETRY)
-    wait_until(lambda: d.daemon.store.spooled >= 2)
+    wait_until(lambda: d.daemon.store.spooled >= 2, 15.0)
     server.start()
-    wait_until(lambda: d.daemon.store.replayed >= 2 and len(d.daemon.spool) == 0)
+    wait_until(lambda: d.daemon.store.replayed >= 2 and len(d.daemon.spool) == 0, 15.0)
     d.stop()
     client = server.client()
     assert INDEX_NAME.encode() in client.execute_command("FT._LIST")
@@ -81,13 +72,13 @@ def test_out_of_memory_spools_and_replays_when_memory_frees(redis_factory, run_d
     d = run_daemon(server.url, "--interval", "0.2", "--expiry", str(EXPIRY),
                    replay_backoff=FAST_RETRY)
     store = d.daemon.store
-    wait_until(lambda: store.stored >= 1)
+    wait_until(lambda: store.stored >= 1, 15.0)
     admin.config_set("maxmemory-policy", "noeviction")
     admin.config_set("maxmemory", "1")
-    wait_until(lambda: store.spooled >= 2)
+    wait_until(lambda: store.spooled >= 2, 15.0)
     assert d.thread.is_alive() and "out of memory" in caplog.text
     admin.config_set("maxmemory", "0")
-    wait_until(lambda: store.replayed >= 2 and len(d.daemon.spool) == 0)
+    wait_until(lambda: store.replayed >= 2 and len(d.daemon.spool) == 0, 15.0)
     d.stop()
     assert_all_stored_with_remaining_ttl(admin, list(d.daemon.recent_ids))
 

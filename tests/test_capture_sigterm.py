@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_until
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -23,13 +25,13 @@ def start_daemon(url: str, tmp_path: Path) -> subprocess.Popen:
 
 
 def wait_for_images(r, count: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def stored() -> bool:
         if len(list(r.scan_iter("image:*"))) >= count:
-            return
+            return True
         assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.05)
-    raise AssertionError("the daemon stored no pictures")
+        return False
+
+    wait_until(stored, timeout, message="the daemon stored no pictures")
 
 
 def assert_every_image_has_a_ttl(r) -> None:

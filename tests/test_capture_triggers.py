@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 
 from pi.cameras.base import Camera, Capture, SharedCamera
 from pi.cameras.simulated import SimulatedCamera
 from pi.triggers import MotionDetector
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import FakeClock, wait_until
 
 
 def still(level: int = 100) -> np.ndarray:
@@ -71,23 +63,14 @@ class MotionCamera(Camera):
         return still(40 + 160 * (self.scene % 2))
 
 
-def wait_until(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting")
-
-
 def test_motion_takes_a_picture_marked_motion(r, redis_url, run_daemon):
     camera = MotionCamera()
     d = run_daemon(redis_url, "--triggers", "motion", "--motion-fps", "20", "--motion-min-gap",
                    "60", camera=camera)
-    wait_until(lambda: d.daemon.motion and d.daemon.motion.frames >= 5)
+    wait_until(lambda: d.daemon.motion and d.daemon.motion.frames >= 5, 5.0)
     assert not list(r.scan_iter("image:*"))  # nothing moves, no picture
     camera.scene = 1
-    wait_until(lambda: len(list(r.scan_iter("image:*"))) == 1)
+    wait_until(lambda: len(list(r.scan_iter("image:*"))) == 1, 5.0)
     d.stop()
     [key] = list(r.scan_iter("image:*"))
     assert r.hget(key, "trigger") == b"motion"
@@ -99,11 +82,11 @@ def test_interval_and_motion_combine(r, redis_url, run_daemon):
     d = run_daemon(redis_url, "--triggers", "interval,motion", "--interval", "0.25",
                    "--motion-fps", "20", camera=camera)
     wait_until(lambda: d.daemon.motion and d.daemon.motion.frames >= 2
-               and len(list(r.scan_iter("image:*"))) >= 1)
+               and len(list(r.scan_iter("image:*"))) >= 1, 5.0)
     camera.scene = 1
-    wait_until(lambda: d.daemon.motion.detections == 1)
+    wait_until(lambda: d.daemon.motion.detections == 1, 5.0)
     wait_until(lambda: {r.hget(k, "trigger") for k in r.scan_iter("image:*")}
-               == {b"interval", b"motion"})
+               == {b"interval", b"motion"}, 5.0)
     d.stop()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 
@@ -163,3 +165,16 @@ def test_heartbeat_round_trips(r):
     r.hset(contract.camera_key("garden"), mapping=status.to_hash())
     back = contract.CameraStatus.from_hash(r.hgetall(contract.camera_key("garden")))
     assert back == status
+
+
+def test_heartbeats_register_cameras_without_a_keyspace_scan(r):
+    for name in ("porch", "garden"):
+        contract.save_heartbeat(r, contract.CameraStatus(camera=name, host="pi"), ttl=30)
+    assert contract.camera_names(r) == ["garden", "porch"]
+    assert 0 < r.ttl(contract.camera_key("garden")) <= 30
+    r.zadd(contract.CAMERAS_KEY, {"gone": time.time() - contract.CAMERA_FORGET_AFTER - 60})
+    assert "gone" not in contract.camera_names(r)
+    contract.save_heartbeat(r, contract.CameraStatus(camera="garden"), ttl=30)
+    assert r.zscore(contract.CAMERAS_KEY, "gone") is None  # forgotten cameras are pruned
+    contract.clear_heartbeat(r, "garden")
+    assert not r.exists(contract.camera_key("garden"))

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from gpiozero.pins.mock import MockFactory
 
 from pi.triggers import SensorTrigger
+from tests.helpers import FakeClock, wait_until
 
 PIN = 17
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -33,15 +24,6 @@ def pulse(factory: MockFactory, pin: int = PIN) -> None:
     factory.pin(pin).drive_high()
 
 
-def wait_until(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting")
-
-
 def test_a_rising_edge_fires_and_the_pin_is_pulled_up(factory):
     fired: list[str] = []
     trigger = SensorTrigger(PIN, 1000, fired.append, pin_factory=factory)
@@ -51,27 +33,27 @@ def test_a_rising_edge_fires_and_the_pin_is_pulled_up(factory):
         factory.pin(PIN).drive_low()
         assert fired == []  # the falling edge does nothing
         factory.pin(PIN).drive_high()
-        wait_until(lambda: fired == ["sensor"])
+        wait_until(lambda: fired == ["sensor"], 5.0)
     finally:
         trigger.close()
 
 
 def test_edges_within_the_debounce_are_ignored_then_accepted_again(factory):
     fired: list[str] = []
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     trigger = SensorTrigger(PIN, 10_000, fired.append, pin_factory=factory, clock=clock)
     trigger.start()
     try:
         pulse(factory)
-        wait_until(lambda: len(fired) == 1)
+        wait_until(lambda: len(fired) == 1, 5.0)
         clock.now += 9.9
         pulse(factory)
         pulse(factory)
-        wait_until(lambda: trigger.ignored == 2)
+        wait_until(lambda: trigger.ignored == 2, 5.0)
         assert len(fired) == 1
         clock.now += 0.2  # 10.1 s after the first accepted edge
         pulse(factory)
-        wait_until(lambda: len(fired) == 2)
+        wait_until(lambda: len(fired) == 2, 5.0)
     finally:
         trigger.close()
 
@@ -89,13 +71,13 @@ def test_the_sensor_alone_takes_pictures_marked_sensor(r, redis_url, run_daemon,
     d = run_daemon(redis_url, "--sensor-pin", str(PIN), "--sensor-debounce-ms", "60000",
                    pin_factory=factory)
     assert d.daemon.settings.triggers == ("sensor",)
-    wait_until(lambda: r.exists("camera:testcam"))  # the heartbeat runs without captures
+    wait_until(lambda: r.exists("camera:testcam"), 5.0)  # the heartbeat runs without captures
     assert not list(r.scan_iter("image:*"))
     pulse(factory)
-    wait_until(lambda: len(list(r.scan_iter("image:*"))) == 1)
+    wait_until(lambda: len(list(r.scan_iter("image:*"))) == 1, 5.0)
     pulse(factory)  # within the debounce
-    wait_until(lambda: d.daemon.sensor.ignored == 1)
+    wait_until(lambda: d.daemon.sensor.ignored == 1, 5.0)
+    assert r.hget("camera:testcam", "triggers") == b"sensor"
     d.stop()
     [key] = list(r.scan_iter("image:*"))
     assert r.hget(key, "trigger") == b"sensor"
-    assert r.hget("camera:testcam", "triggers") == b"sensor"

@@ -11,14 +11,11 @@ import pytest
 
 from pi.contract import camera_key
 from server import live
-from tests.browser import launch_browser
-from tests.conftest import CHROMIUM, chromium_available
-from tests.live_support import ServerThread, make_app, wait_until
+from tests.browser import BROWSER_TESTS, DESKTOP, ConsoleErrors, ServerThread, launch_browser
+from tests.helpers import wait_until
+from tests.live_support import live_app
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not chromium_available(), reason=f"{CHROMIUM} is not installed"),
-]
+pytestmark = BROWSER_TESTS
 
 ROOT = Path(__file__).resolve().parent.parent
 TILE = '.live-tile[data-camera="porch"]'
@@ -45,18 +42,9 @@ def daemon(redis_url, r, tmp_path):
 
 @pytest.fixture
 def gallery(redis_url):
-    app = make_app(redis_url, LIVE_OFFLINE_AFTER=2.0, LIVE_LINGER=1.0)
-    with ServerThread(app) as server:
-        yield app, server
-    live.get_hub(app).stop()
-
-
-def _errors(page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
-            and not msg.text.startswith("Failed to load resource") else None)
-    return errors
+    with live_app(redis_url, LIVE_OFFLINE_AFTER=2.0, LIVE_LINGER=1.0) as app:
+        with ServerThread(app) as server:
+            yield app, server
 
 
 def _shot(locator) -> bytes:
@@ -68,8 +56,8 @@ def test_live_tiles_and_modal_follow_the_camera_and_say_offline_when_it_stops(
     app, server = gallery
     hub = live.get_hub(app)
     with launch_browser() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors = _errors(page)
+        page = browser.new_page(viewport=DESKTOP)
+        errors = ConsoleErrors(page, failed_requests_ok=True)
         page.goto(server.url + "/")
 
         # The tile shows live frames that change over time.
@@ -115,4 +103,4 @@ def test_live_tiles_and_modal_follow_the_camera_and_say_offline_when_it_stops(
         page.wait_for_selector("#live-modal.is-active", state="hidden")
         assert wait_until(lambda: hub.stats()["viewers"] == 0, 3.0)
         assert page.locator(f"{TILE} .live-badge").inner_text().lower() == "offline"
-        assert not errors, errors
+        errors.assert_none()

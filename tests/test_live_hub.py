@@ -11,7 +11,8 @@ import pytest
 
 from pi.contract import preview_channel
 from server.live import LiveHub, TooManyViewers
-from tests.live_support import SimulatedCamera, card_jpeg, numsub, stamp, wait_until
+from tests.helpers import wait_until
+from tests.live_support import SimulatedCamera, card_jpeg, numsub, stamp
 
 
 @pytest.fixture

@@ -10,28 +10,27 @@ import time
 
 import pytest
 
-from pi.contract import ensure_index, preview_channel
+from pi.contract import CameraStatus, ensure_index, preview_channel, save_heartbeat
 from pi.preview import PreviewPublisher
 from server import live
+from tests.browser import ServerThread
 from tests.factories import store_image
+from tests.helpers import wait_until
 from tests.live_support import (
     MjpegClient,
-    ServerThread,
     SimulatedCamera,
     card_jpeg,
-    make_app,
+    live_app,
     numsub,
     read_stamp,
     stamp,
-    wait_until,
 )
 
 
 @pytest.fixture
 def app(redis_url):
-    app = make_app(redis_url)
-    yield app
-    live.get_hub(app).stop()
+    with live_app(redis_url) as app:
+        yield app
 
 
 @pytest.fixture
@@ -69,7 +68,7 @@ def test_the_daemons_publisher_encodes_nothing_unwatched_and_starts_within_a_sec
         return stamp(card_jpeg(len(reads)), f"seq={len(reads)} t={time.time():.6f}")
 
     stop = threading.Event()
-    r.hset("camera:yard", mapping={"camera": "yard", "host": "pi"})
+    save_heartbeat(r, CameraStatus(camera="yard", host="pi"), 60)
     publisher = PreviewPublisher(r, preview_channel("yard"), read_frame, fps=2.0,
                                  max_bytes=256 * 1024, stop=stop)
     publisher.start()
@@ -111,7 +110,7 @@ def test_a_closed_viewer_frees_its_subscription_within_seconds(app, web, redis_u
 
 def test_a_tab_closed_while_the_camera_is_silent_is_noticed(app, web, r):
     hub = live.get_hub(app)
-    r.hset("camera:attic", mapping={"camera": "attic", "host": "pi"})
+    save_heartbeat(r, CameraStatus(camera="attic", host="pi"), 60)
     viewer = MjpegClient(web.url, "/live/attic.mjpg")
     assert wait_until(lambda: hub.stats()["viewers"] == 1, 2.0)
     viewer.close()
@@ -194,7 +193,7 @@ def test_twenty_viewers_and_event_streams_leave_the_list_api_as_responsive(
             thread.start()
         events = [_open_event_stream(web.url) for _ in range(5)]  # five tabs' new-image feeds
         try:
-            assert wait_until(lambda: min(frames) >= 2, 5.0), frames
+            assert wait_until(lambda: min(frames) >= 2, 5.0, message=lambda: f"frames: {frames}")
             before = list(frames)
             watched = _p50_ms(web.url, api, 60, seconds=2.0)
             assert all(after >= b + 5 for after, b in zip(frames, before))  # streams kept flowing

@@ -8,14 +8,14 @@ import time
 import pytest
 
 from server import live
-from tests.live_support import SimulatedCamera, make_app, numsub, read_stamp, wait_until
+from tests.helpers import wait_until
+from tests.live_support import SimulatedCamera, live_app, make_app, numsub, read_stamp
 
 
 @pytest.fixture
 def app(redis_url):
-    app = make_app(redis_url, LIVE_LINGER=0.5, LIVE_OFFLINE_AFTER=1.0)
-    yield app
-    live.get_hub(app).stop()
+    with live_app(redis_url, LIVE_LINGER=0.5, LIVE_OFFLINE_AFTER=1.0) as app:
+        yield app
 
 
 JSON = {"Accept": "application/json"}
@@ -129,9 +129,8 @@ def test_mjpeg_stream_of_a_silent_camera_shows_the_offline_picture(client, redis
 
 
 def test_too_many_streams_get_a_503(redis_url, camera):
-    app = make_app(redis_url, LIVE_MAX_VIEWERS=1)
-    client = app.test_client()
-    try:
+    with live_app(redis_url, LIVE_MAX_VIEWERS=1) as app:
+        client = app.test_client()
         first = client.get("/live/porch.mjpg", buffered=False)
         assert first.status_code == 200
         second = client.get("/live/porch.mjpg", headers=JSON)
@@ -141,8 +140,6 @@ def test_too_many_streams_get_a_503(redis_url, camera):
         third = client.get("/live/porch.mjpg", buffered=False)
         assert third.status_code == 200
         third.close()
-    finally:
-        live.get_hub(app).stop()
 
 
 def test_a_browser_opening_an_unknown_stream_gets_the_friendly_page(client):
@@ -154,24 +151,20 @@ def test_a_browser_opening_an_unknown_stream_gets_the_friendly_page(client):
 
 def test_redis_down_is_a_503_with_a_clear_message(redis_factory):
     server = redis_factory(appendonly=False)
-    app = make_app(server.url)
-    client = app.test_client()
-    server.kill()
-    try:
+    with live_app(server.url) as app:
+        client = app.test_client()
+        server.kill()
         response = client.get("/live/porch.mjpg", headers=JSON)
         assert response.status_code == 503
         assert _error_code(response) == "redis_unavailable"
         assert "Traceback" not in response.get_data(as_text=True)
         body = client.get("/api/live").get_json()
         assert body["redis"] == "down" and body["cameras"] == []
-    finally:
-        live.get_hub(app).stop()
 
 
 def test_with_login_enabled_the_live_view_needs_it_too(redis_url, camera, r):
-    app = make_app(redis_url, GALLERY_PASSWORD="s3cret-pass")
-    client = app.test_client()
-    try:
+    with live_app(redis_url, GALLERY_PASSWORD="s3cret-pass") as app:
+        client = app.test_client()
         for path in ("/live/porch.mjpg", "/live/porch.jpg"):
             response = client.get(path)
             assert response.status_code == 302 and "/login" in response.headers["Location"]
@@ -190,8 +183,6 @@ def test_with_login_enabled_the_live_view_needs_it_too(redis_url, camera, r):
         stream = client.get("/live/porch.mjpg", buffered=False)
         assert stream.status_code == 200
         stream.close()
-    finally:
-        live.get_hub(app).stop()
 
 
 def test_streams_are_capped_at_half_the_server_threads_by_default(redis_url):

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import redis
 
 from pi import contract
 from server.embedded_redis import free_port
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,16 +29,6 @@ def get_json(url: str) -> tuple[int, dict]:
         return 0, {}
 
 
-def wait_for(condition, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
 def test_run_starts_everything_and_ctrl_c_stops_it_cleanly(tmp_path):
     redis_port, gallery_port = free_port(), free_port()
     env = {**os.environ, "REDIS_PORT": str(redis_port), "GALLERY_PORT": str(gallery_port),
@@ -49,13 +39,13 @@ def test_run_starts_everything_and_ctrl_c_stops_it_cleanly(tmp_path):
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{gallery_port}"
-        wait_for(lambda: get_json(base + "/healthz")[0] == 200)
+        wait_until(lambda: get_json(base + "/healthz")[0] == 200, 30.0, interval=0.2)
 
         def cameras_listed() -> set[str]:
             status, body = get_json(base + "/api/images")
             return {image["camera"] for image in body.get("images", [])} if status == 200 else set()
 
-        assert wait_for(lambda: cameras_listed() == {"front", "back"})
+        assert wait_until(lambda: cameras_listed() == {"front", "back"}, 30.0, interval=0.2)
 
         client = redis.Redis(port=redis_port, protocol=2)
         assert {f.name for f in contract.SCHEMA} <= set(contract.index_fields(client))

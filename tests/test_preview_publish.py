@@ -9,18 +9,9 @@ import time
 from PIL import Image
 
 from pi.contract import preview_channel
+from tests.helpers import wait_until
 
 CHANNEL = preview_channel("testcam")
-
-
-def wait_until(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting")
 
 
 def next_frame(pubsub, timeout: float = 5.0) -> bytes:
@@ -34,7 +25,7 @@ def next_frame(pubsub, timeout: float = 5.0) -> bytes:
 
 def test_nothing_is_read_or_published_while_nobody_watches(r, redis_url, run_daemon):
     d = run_daemon(redis_url, "--interval", "3600", "--preview-fps", "10")
-    wait_until(lambda: d.daemon.preview and d.daemon.store.stored == 1)
+    wait_until(lambda: d.daemon.preview and d.daemon.store.stored == 1, 10.0)
     time.sleep(1.2)  # a few viewer checks
     preview = d.daemon.preview
     assert preview.is_alive()
@@ -43,7 +34,7 @@ def test_nothing_is_read_or_published_while_nobody_watches(r, redis_url, run_dae
 
 def test_frames_start_within_a_second_of_a_viewer_and_stop_when_they_leave(r, redis_url, run_daemon):
     d = run_daemon(redis_url, "--interval", "3600", "--preview-fps", "5")
-    wait_until(lambda: d.daemon.preview and d.daemon.store.stored == 1)
+    wait_until(lambda: d.daemon.preview and d.daemon.store.stored == 1, 10.0)
     pubsub = r.pubsub()
     pubsub.subscribe(CHANNEL)
     subscribed = time.monotonic()
@@ -70,7 +61,7 @@ def test_frames_over_the_size_limit_are_not_published_and_logged_once(r, redis_u
                    "--preview-max-bytes", "1024")
     pubsub = r.pubsub()
     pubsub.subscribe(CHANNEL)
-    wait_until(lambda: d.daemon.preview and d.daemon.preview.too_big >= 3)
+    wait_until(lambda: d.daemon.preview and d.daemon.preview.too_big >= 3, 10.0)
     assert d.daemon.preview.published == 0
     assert pubsub.get_message(timeout=0.3)["type"] == "subscribe"
     assert pubsub.get_message(timeout=0.3) is None
@@ -90,7 +81,7 @@ def test_a_redis_outage_only_pauses_previews(redis_factory, run_daemon):
     pubsub.close()
     server.stop()
     spooled = d.daemon.store.spooled
-    wait_until(lambda: d.daemon.store.spooled >= spooled + 2)  # captures carry on meanwhile
+    wait_until(lambda: d.daemon.store.spooled >= spooled + 2, 10.0)  # captures carry on meanwhile
     assert d.daemon.preview.is_alive()
     server.start()
     pubsub = server.client().pubsub()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 import threading
-import time
 from pathlib import Path
 
 import av
@@ -17,6 +16,7 @@ from server import create_app
 from server import timelapse as engine
 from server.timelapse_jobs import movie_key
 from tests.factories import store_image
+from tests.helpers import wait_until
 
 T0 = 1_750_000_000.0
 SINCE, UNTIL = "2025-06-15T15:06:00Z", "2025-06-15T15:10:00Z"  # T0 - 40 s .. T0 + 200 s
@@ -62,13 +62,14 @@ def start(client, csrf, **body):
 
 
 def wait_for(client, job_id: str, status: str = "done", timeout: float = 20.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = client.get(f"/api/timelapse/{job_id}").get_json()
-        if state.get("status") == status:
-            return state
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never reached {status}: {state}")
+    states = []
+
+    def reached() -> dict | None:
+        states.append(client.get(f"/api/timelapse/{job_id}").get_json())
+        return states[-1] if states[-1].get("status") == status else None
+
+    return wait_until(reached, timeout,
+                      message=lambda: f"job {job_id} never reached {status}: {states[-1]}")
 
 
 def test_a_job_runs_to_a_playable_movie(client, csrf, stored):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
@@ -11,36 +10,23 @@ import pytest
 from pi.contract import ensure_index
 from server import create_app
 from server import timelapse as engine
-from server.embedded_redis import free_port
-from tests.conftest import CHROMIUM, chromium_available
+from tests.browser import BROWSER_TESTS, DESKTOP, ConsoleErrors, ServerThread, launch_browser
 from tests.factories import store_image
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not chromium_available(), reason=f"{CHROMIUM} is not installed"),
-]
+pytestmark = BROWSER_TESTS
 
 FRAMES = 12
 FPS = 6
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
 def gallery_url(redis_url, tmp_path) -> Iterator[str]:
     """The gallery served by waitress in a thread, as `python -m server serve` does."""
-    import waitress
-
     # Short event streams, so the gallery's threads are free when the server stops.
     app = create_app({"REDIS_URL": redis_url, "SECRET_KEY": "browser-test",
                       "TIMELAPSE_TMPDIR": str(tmp_path), "GALLERY_SSE_SECONDS": 1})
-    port = free_port()
-    server = waitress.create_server(app, host="127.0.0.1", port=port, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}/"
-    server.task_dispatcher.shutdown(timeout=5)
-    server.close()
+    with ServerThread(app) as server:
+        yield server.url + "/"
     jobs = app.extensions.get("timelapse_jobs")
     if jobs is not None:
         jobs.wait(10)
@@ -48,20 +34,12 @@ def gallery_url(redis_url, tmp_path) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with launch_browser() as browser:
+        page = browser.new_page(viewport=DESKTOP)
         # Failed requests are judged by the tests (a 400 is expected there); script errors never.
-        page.on("console", lambda msg: errors.append(msg.text)
-                if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-                else None)
+        errors = ConsoleErrors(page, failed_requests_ok=True)
         yield page
-        browser.close()
-        assert errors == [], f"the page had script errors: {errors}"
+    errors.assert_none()
 
 
 @pytest.fixture

@@ -23,7 +23,12 @@
   const ROOT = document.body.dataset.root || "/";
   const CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 
-  const view = { jobId: null, state: null, timer: null, showForm: true, touched: false, videoFor: null };
+  // `deleting`: the id of the job this page is cancelling or deleting right now. The server
+  // removes a job's state before its worker has stopped, so polls meanwhile get a 404 that
+  // this page caused itself; they are ignored rather than reported as "cancelled elsewhere".
+  const view = {
+    jobId: null, state: null, timer: null, showForm: true, touched: false, videoFor: null, deleting: null,
+  };
 
   // --- Talking to the server -----------------------------------------------------------------
 
@@ -305,19 +310,25 @@
     if (message) toast(message, "info");
   }
 
+  // Tell whether a poll for jobId that was sent earlier is still wanted.
+  function stillFollowing(jobId) {
+    return jobId === view.jobId && jobId !== view.deleting;
+  }
+
   async function poll() {
     const jobId = view.jobId;
-    if (!jobId) return;
+    if (!jobId || !stillFollowing(jobId)) return;
     let response;
     try {
       response = await fetch(apiUrl("api/timelapse/" + encodeURIComponent(jobId)),
         { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" });
     } catch (e) {
-      schedule(RETRY_MS);
+      if (stillFollowing(jobId)) schedule(RETRY_MS);
       return;
     }
-    if (jobId !== view.jobId) return;
+    if (!stillFollowing(jobId)) return;
     const data = await readJson(response);
+    if (!stillFollowing(jobId)) return;  // cancelled or deleted here while the body arrived
     if (response.status === 404) {
       const wasActive = view.state && (view.state.status === "running" || view.state.status === "saving");
       forget(wasActive ? "The time-lapse was cancelled elsewhere or is no longer available." : null);
@@ -395,19 +406,29 @@
 
   async function deleteJob(button, message) {
     const jobId = view.jobId;
-    if (!jobId) return;
+    if (!jobId || view.deleting === jobId) return;
+    // Until the server answers, this page's own cancel is under way: stop polling, and let
+    // no poll already sent report the job as gone (only `message` is shown).
+    view.deleting = jobId;
+    stopPolling();
     button.classList.add("is-loading");
+    let gone = false;
     try {
       const response = await csrfFetch(apiUrl("api/timelapse/" + encodeURIComponent(jobId)), { method: "DELETE" });
       if (!response.ok && response.status !== 404) {
         toast(errorOf(await readJson(response), response).message, "danger");
         return;
       }
-      forget(message);
+      gone = true;
+      if (view.jobId === jobId) forget(message);
+      else toast(message, "info");
     } catch (e) {
       toast("The gallery server does not answer. Check that it is running, then try again.", "danger");
     } finally {
       button.classList.remove("is-loading");
+      if (view.deleting === jobId) view.deleting = null;
+      // Not cancelled after all: carry on following the job.
+      if (!gone && view.jobId === jobId) schedule(POLL_MS);
     }
   }
 
