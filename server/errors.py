@@ -44,7 +44,11 @@ class SearchIncomplete(RuntimeError):
 
 TITLES = {400: "Bad request", 401: "Login required", 403: "Not allowed", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 413: "Too large", 500: "Something went wrong",
-          503: "The gallery cannot reach its images"}
+          502: "Redis refused the request", 503: "The gallery cannot reach its images",
+          507: "Redis is full"}
+
+#: The status of each Redis problem `describe_redis_error` names; any other is a 503.
+REDIS_ERROR_STATUS = {"redis_out_of_memory": 507, "redis_error": 502}
 
 
 def wants_json() -> bool:
@@ -92,15 +96,18 @@ def describe_redis_error(exc: Exception) -> tuple[str, str] | None:
             "Redis returned an incomplete page because the search timed out. Fix: retry, narrow "
             "the filter, or start the search module with ON_TIMEOUT FAIL and a larger TIMEOUT."
         )
+    if is_out_of_memory(exc):
+        return "redis_out_of_memory", (
+            f"Redis at {where} is full: it reached its maxmemory and refuses to store anything "
+            "more. Fix: raise maxmemory (`redis-cli CONFIG SET maxmemory 1gb`, or REDIS_MAXMEMORY), "
+            "set maxmemory-policy to volatile-ttl so the oldest pictures make room "
+            "(`redis-cli CONFIG SET maxmemory-policy volatile-ttl`), or delete pictures you no "
+            "longer need."
+        )
     if isinstance(exc, redis.ResponseError):
         text = str(exc).lower()
         if "unknown command" in text and "ft." in text:
             return "search_module_missing", search_module_missing_message(where)
-        if text.startswith("oom"):
-            return "redis_out_of_memory", (
-                f"Redis at {where} is out of memory and refuses changes. Fix: raise its maxmemory, "
-                "or delete images you no longer need."
-            )
         if "timeout" in text:
             return "search_timeout", (
                 "The search took longer than Redis allows. Fix: narrow the filter (a shorter time "
@@ -110,7 +117,31 @@ def describe_redis_error(exc: Exception) -> tuple[str, str] | None:
             return "redis_loading", (
                 f"Redis at {where} is still loading its data. Fix: wait a few seconds and reload."
             )
+        return "redis_error", (
+            f"Redis at {where} refused the gallery's request ({_first_line(exc)}). Fix: check the "
+            "Redis log and that it is Redis Stack 7.2 or newer, then reload; report it if it "
+            "happens again."
+        )
     return None
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Tell whether Redis refused a write because it reached maxmemory (also inside MULTI/EXEC)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while isinstance(current, redis.ResponseError) and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).lower()
+        if isinstance(current, redis.OutOfMemoryError) or text.startswith("oom") \
+                or "used memory > 'maxmemory'" in text:
+            return True
+        current = current.__cause__ or current.__context__  # EXECABORT raised while handling an OOM
+    return False
+
+
+def _first_line(exc: Exception, limit: int = 160) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def init_app(app: Flask) -> None:
@@ -135,8 +166,14 @@ def init_app(app: Flask) -> None:
         described = describe_redis_error(exc)
         if described is not None:
             code, message = described
-            logger.warning("%s %s: %s (%s)", request.method, request.path, code, type(exc).__name__)
-            return error_response(503, code, message)
+            if code == "redis_error":
+                # Not something a setting fixes: keep what a developer needs to find it.
+                logger.error("Redis refused a command on %s %s: %s", request.method, request.path,
+                             _first_line(exc, 500), exc_info=exc)
+            else:
+                logger.warning("%s %s: %s (%s: %s)", request.method, request.path, code,
+                               type(exc).__name__, _first_line(exc))
+            return error_response(REDIS_ERROR_STATUS.get(code, 503), code, message)
         logger.error("Unexpected error on %s %s", request.method, request.path, exc_info=exc)
         return error_response(500, "internal_error",
                               "The gallery hit an unexpected problem; it has been logged. "

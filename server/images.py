@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import redis
 from flask import Flask, Response, current_app, request, url_for
 from PIL import Image, ImageOps
 
@@ -27,7 +28,7 @@ from pi.contract import (
     is_valid_image_id,
 )
 
-from .errors import image_not_found
+from .errors import image_not_found, is_out_of_memory
 from .redis_store import get_redis
 
 logger = logging.getLogger(__name__)
@@ -185,9 +186,28 @@ def thumbnail(image_id: str) -> Response:
         response = Response(PLACEHOLDER.read_bytes(), mimetype="image/svg+xml")
         response.headers["Cache-Control"] = "no-cache"
         return response
-    if current_app.extensions["gallery_cache_thumbnail"](keys=[key], args=[F_THUMBNAIL, thumb]) == 1:
-        logger.info("Made and cached a %d-byte thumbnail for %s", len(thumb), image_id)
+    try:
+        if current_app.extensions["gallery_cache_thumbnail"](keys=[key], args=[F_THUMBNAIL, thumb]) == 1:
+            logger.info("Made and cached a %d-byte thumbnail for %s", len(thumb), image_id)
+    except redis.ResponseError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        _warn_full_once(image_id)  # the thumbnail is still served, just made again next time
     return _cached(Response(thumb, mimetype="image/jpeg"), f"t-{image_id}-{len(thumb)}")
+
+
+#: Seconds between two warnings that Redis is too full to cache thumbnails.
+FULL_WARNING_INTERVAL = 60.0
+_last_full_warning = [float("-inf")]
+
+
+def _warn_full_once(image_id: str) -> None:
+    now = time.monotonic()
+    if now - _last_full_warning[0] >= FULL_WARNING_INTERVAL:
+        _last_full_warning[0] = now
+        logger.warning("Redis is full (maxmemory), so the thumbnail made for %s is served but not "
+                       "cached; fix: raise maxmemory, use maxmemory-policy volatile-ttl, or "
+                       "delete pictures", image_id)
 
 
 def make_thumbnail(data: bytes, width: int) -> bytes:

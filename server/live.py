@@ -51,6 +51,9 @@ DEFAULTS: dict[str, float | int] = {
 }
 
 _JPEG_MAGIC = b"\xff\xd8"
+#: While Redis is marked down and no reader runs to notice its return, status calls PING it
+#: at most this often.
+PROBE_INTERVAL = 1.0
 #: How long the list of cameras (a SCAN over the keyspace) is reused.
 DIRECTORY_MAX_AGE = 5.0
 
@@ -170,10 +173,14 @@ class LiveHub:
         self._lock = threading.Lock()
         self._feeds: dict[str, _Feed] = {}
         self._by_channel: dict[bytes, _Feed] = {}
+        # The newest frame of a feed that lapsed, kept while it is fresh: a tile whose
+        # subscription lapsed between two polls goes on showing it instead of "no frames".
+        self._lapsed: dict[str, Frame] = {}
         self._thread: threading.Thread | None = None
         self._client: redis.Redis | None = None
         self._stopping = False
         self._redis_ok = True
+        self._probed_at = float("-inf")
         self._subscribed: frozenset[str] = frozenset()
         self._directory_lock = threading.Lock()
         self._directory: dict[str, CameraStatus] = {}
@@ -208,6 +215,25 @@ class LiveHub:
     def redis_ok(self) -> bool:
         """Tell whether the reader is connected (True while it has nothing to read)."""
         return self._redis_ok
+
+    def check_redis(self) -> bool:
+        """Tell whether Redis answers, PINGing it (at most once a second) while no reader can tell."""
+        if self._redis_ok:
+            return True
+        with self._lock:
+            reader_running = self._thread is not None and self._thread.is_alive()
+            now = time.monotonic()
+            if reader_running or now - self._probed_at < PROBE_INTERVAL:
+                return self._redis_ok  # a running reader sets it back itself when it reconnects
+            self._probed_at = now
+        try:
+            self.client.ping()
+        except redis.RedisError:
+            return False
+        if not self._redis_ok:
+            self._redis_ok = True
+            logger.info("Live view reaches Redis at %s again", self.where)
+        return True
 
     def directory(self, max_age: float = DIRECTORY_MAX_AGE) -> dict[str, CameraStatus]:
         """Return the cameras with a live heartbeat by name, looking at most every `max_age` s."""
@@ -270,7 +296,7 @@ class LiveHub:
         now = time.time()
         with self._lock:
             feed = self._feeds.get(camera)
-            frame = feed.latest if feed else None
+            frame = feed.latest if feed else self._lapsed_locked(camera)
             viewers = len(feed.viewers) if feed else 0
             subscribed = camera in self._subscribed
         age = None if frame is None else round(frame.age(now), 3)
@@ -294,6 +320,8 @@ class LiveHub:
         """Return the bytes of distinct frames the hub holds (newest per camera + slots)."""
         with self._lock:
             frames = {id(f.latest): len(f.latest.data) for f in self._feeds.values() if f.latest}
+            self._lapsed_locked()
+            frames.update({id(f): len(f.data) for f in self._lapsed.values()})
             for feed in self._feeds.values():
                 for viewer in feed.viewers:
                     if viewer._pending is not None:
@@ -324,6 +352,7 @@ class LiveHub:
                     viewer.closed = True
                 feed.viewers.clear()
                 feed.cond.notify_all()
+            self._lapsed.clear()
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -337,7 +366,16 @@ class LiveHub:
         if feed is None:
             feed = self._feeds[camera] = _Feed(camera, self._lock)
             self._by_channel[feed.channel.encode()] = feed
+            feed.latest = self._lapsed_locked(camera)
+            feed.seq = feed.latest.seq if feed.latest else 0
+            self._lapsed.pop(camera, None)
         return feed
+
+    def _lapsed_locked(self, camera: str = "") -> Frame | None:
+        """Return a lapsed feed's frame while it is fresh; forget those that aged out."""
+        for name in [n for n, f in self._lapsed.items() if f.age() > self.offline_after]:
+            del self._lapsed[name]
+        return self._lapsed.get(camera)
 
     def _release(self, viewer: Viewer) -> None:
         with self._lock:
@@ -368,6 +406,8 @@ class LiveHub:
             if not feed.viewers and now >= feed.keep_until:
                 del self._feeds[feed.camera]
                 del self._by_channel[feed.channel.encode()]
+                if feed.fresh(self.offline_after):
+                    self._lapsed[feed.camera] = feed.latest
         if self._stopping or not self._feeds:
             self._thread = None
             self._subscribed = frozenset()

@@ -149,11 +149,13 @@ def statuses() -> Response:
                       "watch")
     try:
         directory = hub.directory()
-        redis_state = "ok" if hub.redis_ok else "down"
+        redis_state = "ok" if hub.check_redis() else "down"
     except (redis.ConnectionError, redis.TimeoutError):
         directory, redis_state = {}, "down"
     names = sorted(set(directory) | set(hub.cameras()))
-    if watch == "1" and redis_state == "ok":
+    if watch == "1":
+        # Also while Redis is down: the feeds stay wanted, so the reader keeps retrying and
+        # resubscribes as soon as Redis is back, without anyone reloading the page.
         for name in names:
             hub.touch(name)
     cameras = []
@@ -178,7 +180,7 @@ def camera_status(camera: str) -> Response:
         return _json({**item, "redis": "down"})
     if not known:
         return _unknown_camera(camera)
-    return _json({**hub.status(camera), "redis": "ok" if hub.redis_ok else "down"})
+    return _json({**hub.status(camera), "redis": "ok" if hub.check_redis() else "down"})
 
 
 def _json(data: dict[str, Any]) -> Response:

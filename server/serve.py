@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from .settings import SettingsError, from_env
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 logger = logging.getLogger(__name__)
 
@@ -79,20 +84,29 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host
     with app.app_context():
         where = redis_where()
-    print(f"Gallery on http://{shown_host}:{args.port}/  (images from Redis at {where}; "
-          f"login {'on' if app.config['GALLERY_PASSWORD'] else 'off'})", flush=True)
+    url = address(args.host, args.port)
+
     if args.debug:
+        problem = listen_problem(args.host, args.port)
+        if problem:
+            print(problem, file=sys.stderr, flush=True)
+            return 1
+        _announce(url, where, app)
         app.run(host=args.host, port=args.port, debug=True, threaded=True, use_reloader=False)
         return 0
 
     import waitress
 
-    server = waitress.create_server(app, host=args.host, port=args.port,
-                                    **waitress_options(args.threads))
+    try:
+        server = waitress.create_server(app, host=args.host, port=args.port,
+                                        **waitress_options(args.threads))
+    except OSError as exc:
+        print(bind_error(args.host, args.port, exc), file=sys.stderr, flush=True)
+        return 1
     server.adj.socket_options = socket_options()  # not accepted as a create_server keyword
+    _announce(url, where, app)  # only now: the socket is bound and listening
     signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C, so exit handlers run
     try:
         server.run()
@@ -101,6 +115,50 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.close()
     return 0
+
+
+def address(host: str, port: int) -> str:
+    """Return the gallery's URL for the host as given, e.g. `http://127.0.0.1:5000/`."""
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{port}/"
+
+
+def bind_error(host: str, port: int, exc: OSError) -> str:
+    """Return the one line that says why the gallery can't listen on host:port, and the fix."""
+    if exc.errno == errno.EADDRINUSE:
+        return (f"error: port {port} on {host} is already in use, by another gallery or another "
+                f"program. Fix: stop that program, or set GALLERY_PORT (or --port) to a free port, "
+                f"e.g. GALLERY_PORT={port + 1 if port < 65535 else 5000}.")
+    if exc.errno == errno.EACCES:
+        return (f"error: this user may not listen on port {port}. Fix: set GALLERY_PORT (or "
+                "--port) to a port above 1023, e.g. GALLERY_PORT=5000.")
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return (f"error: {host!r} is not an address of this machine, so the gallery can't listen "
+                "on it. Fix: set GALLERY_HOST (or --host) to 127.0.0.1, 0.0.0.0 (every network) "
+                "or one of this machine's addresses.")
+    return (f"error: the gallery can't listen on {address(host, port)} ({exc.strerror or exc}). "
+            "Fix: set GALLERY_HOST and GALLERY_PORT (or --host and --port) to a free local address.")
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Return bind_error()'s line if host:port can't be listened on now, else None."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, sockaddr in infos:
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(sockaddr)
+    except OSError as exc:
+        return bind_error(host, port, exc)
+    return None
+
+
+def _announce(url: str, where: str, app: Flask) -> None:
+    note = ""
+    if url.startswith(("http://0.0.0.0:", "http://[::]:")):
+        note = "every network interface; "
+    print(f"Gallery on {url}  ({note}images from Redis at {where}; "
+          f"login {'on' if app.config['GALLERY_PASSWORD'] else 'off'})", flush=True)
 
 
 def _interrupt(*_: object) -> None:

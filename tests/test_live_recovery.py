@@ -177,3 +177,31 @@ def test_live_tiles_come_back_in_the_browser_after_a_redis_restart(
                                arg=[f"{tile} img", src], timeout=5000)
         page.screenshot(path=str(artifacts_dir / "live_redis_back.png"))
         errors.assert_none()
+
+
+def test_a_subscription_that_lapses_between_two_polls_keeps_its_last_frame(redis_url, r):
+    """A slow poll lets the linger run out; the tile must not flicker to "no frames"."""
+    hub = live.LiveHub(redis_url, linger=0.2, offline_after=2.0)
+    try:
+        hub.touch(CAMERA)
+        wait_until(lambda: hub.stats()["subscribed"] == [CAMERA], 3)
+        frame = card_jpeg(3)
+        wait_until(lambda: r.publish(preview_channel(CAMERA), frame) and hub.latest(CAMERA), 3)
+        seq = hub.status(CAMERA)["frame_seq"]
+
+        wait_until(lambda: hub.stats()["feeds"] == 0, 3)  # the linger ran out: unsubscribed
+        status = hub.status(CAMERA)
+        assert status["online"] and status["frame_seq"] >= seq and status["frame_age"] < 2.0
+        seq = status["frame_seq"]
+
+        hub.touch(CAMERA)  # the next poll: the feed comes back with its frame and numbering
+        assert hub.latest(CAMERA) is not None and hub.status(CAMERA)["frame_seq"] == seq
+        wait_until(lambda: hub.stats()["subscribed"] == [CAMERA], 3)
+        wait_until(lambda: r.publish(preview_channel(CAMERA), frame)
+                   and hub.status(CAMERA)["frame_seq"] > seq, 3)
+
+        wait_until(lambda: hub.stats()["feeds"] == 0, 3)
+        time.sleep(2.1)  # longer than offline_after: the kept frame is let go
+        assert hub.buffered_bytes() == 0 and hub.status(CAMERA)["frame_age"] is None
+    finally:
+        hub.stop()

@@ -33,7 +33,16 @@
     mime_type: "Type", lux: "Light (lux)", width: "Width (px)", height: "Height (px)",
     size_bytes: "Size", exposure_time: "Exposure (µs)", analogue_gain: "Analogue gain",
     colour_temperature: "Colour temperature (K)", lens_position: "Lens position (dioptres)",
+    // The further metadata the capture daemon stores (pi/metadata.py EXTRA_FIELDS, EXTRA_TEXT).
+    digital_gain: "Digital gain", focus_fom: "Focus figure of merit",
+    sensor_temperature: "Sensor temperature (°C)", f_number: "Aperture (f-number)",
+    focal_length: "Focal length (mm)", source_file: "Source file",
   };
+  // Unix seconds the page accepts in a link (the API's own limits: 1970 to the year 5138).
+  const TIME_LIMITS = [0, 1e11];
+  // "Let it expire" on a kept picture gives it this many seconds to live again.
+  const UNKEEP_SECONDS = 24 * 3600;
+  const UNKEEP_TEXT = "24 h";
 
   // --- Small helpers ------------------------------------------------------------------
 
@@ -190,7 +199,9 @@
   }
 
   function toLocalInput(ts) {
-    const d = new Date(ts * 1000);
+    if (ts === null || ts === undefined || !Number.isFinite(Number(ts))) return "";
+    const d = new Date(Number(ts) * 1000);
+    if (!Number.isFinite(d.getTime()) || d.getFullYear() > 275759) return "";
     const pad = (x) => String(x).padStart(2, "0");
     return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" +
       pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
@@ -200,6 +211,13 @@
     if (!text) return null;
     const t = new Date(text).getTime();
     return Number.isFinite(t) ? Math.round(t / 1000) : null;
+  }
+
+  // A readable label for a metadata field the page has no label for: "focus_fom" -> "Focus fom".
+  function fieldLabel(name) {
+    if (Object.prototype.hasOwnProperty.call(FIELD_LABELS, name)) return FIELD_LABELS[name];
+    const words = String(name).replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/[_\-\s.]+/g, " ").trim().toLowerCase();
+    return words ? words.charAt(0).toUpperCase() + words.slice(1) : String(name);
   }
 
   // --- Toasts and the error notice ---------------------------------------------------------
@@ -213,8 +231,22 @@
       box.append(btn);
     }
     $("toasts").append(box);
+    placeToasts();
     window.setTimeout(() => box.remove(), action ? 9000 : 4500);
     return box;
+  }
+
+  // Toasts sit at the bottom, or under the navigation bar while the filters are down there:
+  // they never cover the filter controls the user is working with.
+  function placeToasts() {
+    const box = $("toasts");
+    if (!box.childElementCount) return;
+    const filters = document.querySelector(".filters").getBoundingClientRect();
+    const nav = document.querySelector(".gallery-nav").getBoundingClientRect().bottom;
+    const height = box.offsetHeight + 24;
+    const overlapsBottom = filters.bottom > window.innerHeight - height && filters.top < window.innerHeight;
+    const overlapsTop = filters.top < nav + height && filters.bottom > nav;
+    box.classList.toggle("is-top", overlapsBottom && !overlapsTop);
   }
 
   function showNotice(message) {
@@ -232,21 +264,50 @@
     items: [], ids: new Set(), count: null, streamId: null, pendingNew: 0,
   };
 
+  // Reads the filter from the URL. A value the gallery can't use (not a number, a time out of
+  // range, a range that ends before it starts) is left unset and named in `linkProblems`.
+  let linkProblems = [];
+
   function readUrl() {
     const q = new URLSearchParams(window.location.search);
+    const problems = [];
     const num = (name) => {
       const v = q.get(name);
-      return v !== null && v !== "" && Number.isFinite(Number(v)) ? Number(v) : null;
+      if (v === null || v === "") return null;
+      if (!Number.isFinite(Number(v))) { problems.push(name + " is not a number"); return null; }
+      return Number(v);
+    };
+    const time = (name) => {
+      const v = num(name);
+      if (v !== null && !(v >= TIME_LIMITS[0] && v <= TIME_LIMITS[1])) {
+        problems.push(name + " is not a time the gallery can show");
+        return null;
+      }
+      return v;
     };
     state.range = q.get("range") || "all";
     if (!(state.range in RANGES) && !["all", "today", "custom"].includes(state.range)) state.range = "all";
-    state.since = num("since");
-    state.until = num("until");
+    state.since = time("since");
+    state.until = time("until");
+    if (state.since !== null && state.until !== null && state.since > state.until) {
+      problems.push("the time range ends before it starts");
+      state.since = null;
+      state.until = null;
+    }
     if (state.since !== null || state.until !== null) state.range = "custom";
+    else if (state.range === "custom") state.range = "all";
     state.camera = q.get("camera") || "";
     state.trigger = q.get("trigger") || "";
-    state.luxMin = num("lux_min") === null ? "" : String(num("lux_min"));
-    state.luxMax = num("lux_max") === null ? "" : String(num("lux_max"));
+    let luxMin = num("lux_min");
+    let luxMax = num("lux_max");
+    if (luxMin !== null && luxMax !== null && luxMin > luxMax) {
+      problems.push("the lowest lux is above the highest");
+      luxMin = null;
+      luxMax = null;
+    }
+    state.luxMin = luxMin === null ? "" : String(luxMin);
+    state.luxMax = luxMax === null ? "" : String(luxMax);
+    linkProblems = problems;
     state.sort = ["newest", "oldest", "brightest", "darkest"].includes(q.get("sort")) ? q.get("sort") : "newest";
     return q.get("image");
   }
@@ -323,6 +384,20 @@
     $("f-lux-max").value = state.luxMax;
     $("f-sort").value = state.sort;
     $("f-reset").classList.toggle("is-invisible", filterIsEmpty());
+    setFieldError("custom-range-error", ["f-since", "f-until"], "");
+    setFieldError("lux-error", ["f-lux-min", "f-lux-max"], "");
+  }
+
+  // Shows (or, with an empty message, clears) a problem next to the inputs it is about.
+  function setFieldError(boxId, inputIds, message) {
+    const box = $(boxId);
+    box.textContent = message;
+    box.classList.toggle("is-hidden", !message);
+    for (const id of inputIds) {
+      $(id).classList.toggle("is-danger", !!message);
+      $(id).setAttribute("aria-invalid", message ? "true" : "false");
+    }
+    placeToasts();
   }
 
   function ensureOption(select, value) {
@@ -360,14 +435,27 @@
         filterChanged();
       });
     }
+    // A custom range is checked here and applied only when it makes sense: until then the
+    // grid, chart and URL keep showing the last good filter, and the problem shows by the inputs.
     const onCustom = () => {
-      state.range = "custom";
-      state.since = fromLocalInput($("f-since").value);
-      state.until = fromLocalInput($("f-until").value);
-      if (state.since !== null && state.until !== null && state.since > state.until) {
-        toast("The start of the range is after its end; swap them.", "danger");
+      const sinceText = $("f-since").value;
+      const untilText = $("f-until").value;
+      const since = fromLocalInput(sinceText);
+      const until = fromLocalInput(untilText);
+      let problem = "";
+      if ((sinceText && since === null) || (untilText && until === null)) problem = "Enter a whole date and time.";
+      else if ([since, until].some((t) => t !== null && !(t >= TIME_LIMITS[0] && t <= TIME_LIMITS[1]))) {
+        problem = "Pick a time between 1970 and 5138.";
+      } else if (since !== null && until !== null && since > until) {
+        problem = "The start is after the end: pick an earlier start or a later end.";
+      }
+      if (problem) {
+        setFieldError("custom-range-error", ["f-since", "f-until"], problem);
         return;
       }
+      state.range = "custom";
+      state.since = since;
+      state.until = until;
       filterChanged();
     };
     $("f-since").addEventListener("change", onCustom);
@@ -379,7 +467,7 @@
       const min = $("f-lux-min").value.trim();
       const max = $("f-lux-max").value.trim();
       if (min !== "" && max !== "" && Number(min) > Number(max)) {
-        toast("The lowest lux is above the highest; swap them.", "danger");
+        setFieldError("lux-error", ["f-lux-min", "f-lux-max"], "The lowest lux is above the highest.");
         return;
       }
       state.luxMin = min;
@@ -685,10 +773,23 @@
     }
   }
 
+  // On narrow screens the chart and the store panel fold away behind one button, so the
+  // pictures come first; wide screens always show them (the button is hidden there).
+  function bindOverview() {
+    const button = $("overview-toggle");
+    button.addEventListener("click", () => {
+      const open = !$("overview").classList.contains("is-open");
+      $("overview").classList.toggle("is-open", open);
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      if (open) drawChart();
+    });
+  }
+
   async function loadStats() {
     try {
       const s = await getJson(apiUrl("api/stats"));
       $("stat-count").textContent = fmtInt.format(s.count);
+      $("overview-summary").textContent = fmtInt.format(s.count) + (s.count === 1 ? " image" : " images");
       const mem = s.memory;
       $("stat-memory").textContent = fmtBytes(mem.used_bytes) + (mem.max_bytes ? " of " + fmtBytes(mem.max_bytes) : " · no limit");
       const bar = $("stat-memory-bar");
@@ -723,6 +824,8 @@
 
   let chartData = null;
   let chartGen = 0;
+  const CHART_MIN_BAR = 6; // px: the shortest visible min-max bar
+  const CHART_MIN_HIT = 12; // px: the narrowest click target of a bucket
 
   async function loadChart() {
     const gen = ++chartGen;
@@ -787,29 +890,44 @@
       else runs.push([b]);
     }
     const mid = (b) => x(b.start + step / 2);
+    // Every bucket gets a visible min-max bar, at least CHART_MIN_BAR px tall even when min
+    // equals max (one picture), so there is always something to see and click.
+    const barW = Math.max(2, x(t0 + step) - x(t0));
+    const visibleW = Math.max(4, Math.min(barW - 2, 16));
+    const bars = new Map();
+    for (const b of data.buckets) {
+      let top = y(b.max);
+      let bottom = y(b.min);
+      if (bottom - top < CHART_MIN_BAR) {
+        const centre = (top + bottom) / 2;
+        top = centre - CHART_MIN_BAR / 2;
+        bottom = centre + CHART_MIN_BAR / 2;
+      }
+      const bar = svg("rect", { x: mid(b) - visibleW / 2, y: top, width: visibleW, height: bottom - top,
+        rx: Math.min(2, visibleW / 2), class: "chart-bar" });
+      bars.set(b, bar);
+      root.append(bar);
+    }
     for (const run of joinRuns(runs, Math.max(4 * step, (t1 - t0) / 4))) {
       if (run.length === 1) {
-        const b = run[0];
-        root.append(svg("line", { x1: mid(b), x2: mid(b), y1: y(b.min), y2: y(b.max), class: "chart-range" }));
-        root.append(svg("circle", { cx: mid(b), cy: y(b.avg), r: 2.5, class: "chart-dot" }));
+        root.append(svg("circle", { cx: mid(run[0]), cy: y(run[0].avg), r: 2.5, class: "chart-dot" }));
         continue;
       }
-      const top = run.map((b) => mid(b) + "," + y(b.max));
-      const bottom = run.slice().reverse().map((b) => mid(b) + "," + y(b.min));
-      root.append(svg("polygon", { points: top.concat(bottom).join(" "), class: "chart-band" }));
       root.append(svg("polyline", { points: run.map((b) => mid(b) + "," + y(b.avg)).join(" "), class: "chart-line" }));
     }
-    const barW = Math.max(2, x(t0 + step) - x(t0));
+    // The click target spans the plot's height and is at least CHART_MIN_HIT px wide.
+    const hitW = Math.max(CHART_MIN_HIT, barW);
     for (const b of data.buckets) {
       const hit = svg("rect", {
-        x: x(b.start), y: m.t, width: barW, height: H - m.t - m.b, class: "chart-hit",
+        x: mid(b) - hitW / 2, y: m.t, width: hitW, height: H - m.t - m.b, class: "chart-hit",
         tabindex: 0, role: "button",
         "aria-label": "Show pictures from " + fmtFull.format(new Date(b.start * 1000)),
       });
-      hit.addEventListener("mouseenter", () => showTip(b, hit));
-      hit.addEventListener("focus", () => showTip(b, hit));
-      hit.addEventListener("mouseleave", hideTip);
-      hit.addEventListener("blur", hideTip);
+      const bar = bars.get(b);
+      hit.addEventListener("mouseenter", () => { bar.classList.add("is-hover"); showTip(b, hit); });
+      hit.addEventListener("focus", () => { bar.classList.add("is-hover"); showTip(b, hit); });
+      hit.addEventListener("mouseleave", () => { bar.classList.remove("is-hover"); hideTip(); });
+      hit.addEventListener("blur", () => { bar.classList.remove("is-hover"); hideTip(); });
       const pick = () => {
         hideTip();
         state.range = "custom";
@@ -928,7 +1046,9 @@
     $("detail-img").alt = "Picture from " + (d.camera || "camera") + ", " + fmtFull.format(new Date(d.timestamp * 1000));
     const rows = [el("tr", {}, el("th", { text: "Id" }), el("td", {}, el("code", { text: d.id })))];
     for (const [name, value] of d.fields) {
-      rows.push(el("tr", {}, el("th", { text: FIELD_LABELS[name] || name }), el("td", { text: fieldValue(name, value) })));
+      // The Redis field name shows on hover, for FT.SEARCH and redis-cli users.
+      const th = el("th", { title: "Redis field: " + name }, fieldLabel(name), el("span", { className: "field-key", text: name }));
+      rows.push(el("tr", {}, th, el("td", { text: fieldValue(name, value) })));
     }
     $("detail-fields").replaceChildren(...rows);
     const dl = $("detail-download");
@@ -949,12 +1069,21 @@
     if (!d) { text.textContent = ""; return; }
     ttl.classList.toggle("is-kept", !!d.kept);
     if (d.kept) {
-      text.textContent = "Kept: this picture never expires.";
-      keep.textContent = detail.previousExpiry ? "Undo keep" : "Kept";
-      keep.disabled = !detail.previousExpiry;
+      if (detail.previousExpiry) {
+        text.textContent = "Kept: this picture never expires.";
+        keep.textContent = "Undo keep";
+        keep.title = "Expire when it would have before";
+      } else {
+        text.textContent = "Kept: this picture never expires. \u201cLet it expire\u201d gives it " + UNKEEP_TEXT +
+          " before Redis removes it.";
+        keep.textContent = "Let it expire";
+        keep.title = "Give it " + UNKEEP_TEXT + " to live again";
+      }
+      keep.disabled = false;
       return;
     }
     keep.textContent = "Keep forever";
+    keep.title = "Remove its time to live: never expired or evicted";
     const tick = () => {
       const left = d.expires_local - Date.now() / 1000;
       if (left <= 0) {
@@ -1074,7 +1203,19 @@
       };
       if (d.kept && detail.previousExpiry) {
         await undo(detail.previousExpiry);
-      } else if (!d.kept) {
+      } else if (d.kept) {
+        // Kept before this visit: the old expiry is gone, so it gets UNKEEP_SECONDS to live.
+        await postJson(apiUrl("api/images/" + encodeURIComponent(id) + "/expire"), "POST",
+          { expires_at: Date.now() / 1000 + UNKEEP_SECONDS });
+        if (detail.id === id) await refreshDetail(id);
+        toast("This picture expires again, in " + UNKEEP_TEXT + ".", "info", {
+          label: "Keep it",
+          run: () => postJson(apiUrl("api/images/" + encodeURIComponent(id) + "/keep"), "POST")
+            .then(() => (detail.id === id ? refreshDetail(id) : null))
+            .then(() => toast("Kept: this picture will not expire.", "success"))
+            .catch((err) => toast(err.message, "danger")),
+        });
+      } else {
         const res = await postJson(apiUrl("api/images/" + encodeURIComponent(id) + "/keep"), "POST");
         const previous = res.previous_expires_at;
         if (detail.id === id) {
@@ -1122,7 +1263,11 @@
   function start() {
     const imageId = readUrl();
     window.history.replaceState({ gallery: true }, "", urlFor(imageId));
+    if (linkProblems.length) {
+      toast("Part of this link's filter was left out: " + linkProblems.join("; ") + ".", "info");
+    }
     syncForm();
+    bindOverview();
     bindFilters();
     bindDetail();
     $("load-more").addEventListener("click", fetchPage);
@@ -1132,9 +1277,11 @@
         { rootMargin: "600px" }).observe($("sentinel"));
     }
     window.addEventListener("scroll", maybeLoadMore, { passive: true });
+    window.addEventListener("scroll", placeToasts, { passive: true });
     window.addEventListener("popstate", () => {
       const before = urlFor(null);
       const id = readUrl();
+      if (linkProblems.length) toast("Part of this filter was left out: " + linkProblems.join("; ") + ".", "info");
       if (urlFor(null) !== before) afterFilterChange();
       else syncForm();
       if (id) openDetail(id, false);
