@@ -6,6 +6,7 @@ a test checks that every /api/ route of the app appears here, and nothing else.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from flask import Flask
@@ -37,6 +38,15 @@ _ERROR = {"description": "Error: `{\"error\": {\"code\", \"message\", \"paramete
           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _JSON = {"application/json": {"schema": {"type": "object"}}}
 _CSRF = [{"csrfToken": []}]
+
+
+#: What any Redis-backed route answers when Redis refuses (502) or is full (507).
+REDIS_ERRORS: dict[str, Any] = {
+    "502": {"description": "Redis refused the request; `message` says why and how to fix it.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    "507": {"description": "Redis is full (maxmemory); `message` names the fixes.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+}
 
 
 def _ok(description: str, content: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -126,10 +136,15 @@ PATHS: dict[str, dict[str, Any]] = {
 
 def document(app: Flask) -> dict[str, Any]:
     """Return the OpenAPI document: these paths plus those other blueprints declare."""
-    paths = {path: dict(ops) for path, ops in PATHS.items()}
+    paths = copy.deepcopy(PATHS)
     for blueprint in app.blueprints.values():
-        for path, ops in getattr(blueprint, "openapi_paths", {}).items():
+        for path, ops in copy.deepcopy(getattr(blueprint, "openapi_paths", {})).items():
             paths.setdefault(path, {}).update(ops)
+    for path, ops in paths.items():
+        if path.startswith("/api/"):  # every API route reads Redis, so may meet these
+            for op in ops.values():
+                for code, response in REDIS_ERRORS.items():
+                    op["responses"].setdefault(code, response)
     security_schemes: dict[str, Any] = {
         "csrfToken": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
                       "description": "The page's <meta name=\"csrf-token\">; needed for POST and DELETE."},

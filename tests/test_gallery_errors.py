@@ -133,3 +133,11 @@ def test_an_oom_is_described_as_full(app) -> None:
             "Command # 1 (HSET x a b) of pipeline caused error: command not allowed when used "
             "memory > 'maxmemory'."))
     assert code == "redis_out_of_memory" and "volatile-ttl" in message
+
+
+def test_openapi_documents_the_redis_error_answers(client):
+    doc = client.get("/api/openapi.json").get_json()
+    for path, ops in doc["paths"].items():
+        if path.startswith("/api/"):
+            for op in ops.values():
+                assert {"502", "507"} <= set(op["responses"]), path
