@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis
@@ -125,6 +126,11 @@ class ConsoleErrors:
     def assert_none(self) -> None:
         """Fail with every error seen, if any."""
         assert not self.errors, "\n".join(self.errors)
+
+
+def page_query(page) -> dict[str, str]:
+    """Return the page URL's query parameters (first value of each)."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
 
 
 def screenshot(page, path: Path, viewport: dict | None = None, full_page: bool = False) -> Path:

@@ -162,3 +162,43 @@ def client(app):
         session["csrf"] = GALLERY_CSRF
     test_client.csrf_headers = {"X-CSRF-Token": GALLERY_CSRF}
     return test_client
+
+
+# --- Browser tests -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def gallery(redis_url: str, tmp_path: Path) -> Iterator:
+    """The gallery on the emptied session Redis, served by waitress in a thread as in production."""
+    from server import create_app
+    from tests.browser import ServerThread
+
+    app = create_app({"REDIS_URL": redis_url, "GALLERY_PASSWORD": None, "SECRET_KEY": "browser-test",
+                      "GALLERY_SSE_SECONDS": 30, "TIMELAPSE_TMPDIR": str(tmp_path)})
+    with ServerThread(app) as server:
+        yield server
+    jobs = app.extensions.get("timelapse_jobs")
+    if jobs is not None:
+        jobs.wait(10)
+    app.extensions["redis"].close()
+
+
+@pytest.fixture
+def browser() -> Iterator:
+    """Headless Debian Chromium, driven by Playwright."""
+    from tests.browser import launch_browser
+
+    with launch_browser() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    """A desktop-sized page that fails the test on any script error or dialog."""
+    from tests.browser import DESKTOP, ConsoleErrors
+
+    page = browser.new_page(viewport=DESKTOP)
+    # Failed requests are judged by the tests (a 400 is expected in some); script errors never.
+    errors = ConsoleErrors(page, failed_requests_ok=True)
+    yield page
+    errors.assert_none()

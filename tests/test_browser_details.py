@@ -9,14 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from pi.contract import CameraStatus, image_key, save_heartbeat
-from server import create_app
 from tests.browser import (
     BROWSER_TESTS,
     DESKTOP,
     PHONE,
     ConsoleErrors,
-    ServerThread,
-    launch_browser,
+    page_query,
     screenshot,
     seed_demo_gallery,
     store_scene,
@@ -24,25 +22,6 @@ from tests.browser import (
 )
 
 pytestmark = BROWSER_TESTS
-
-
-@pytest.fixture
-def gallery(redis_url: str, r):
-    app = create_app({"REDIS_URL": redis_url, "GALLERY_PASSWORD": None, "SECRET_KEY": "k",
-                      "GALLERY_SSE_SECONDS": 30})
-    with ServerThread(app) as server:
-        yield server
-    app.extensions["redis"].close()
-
-
-@pytest.fixture
-def browser():
-    with launch_browser() as b:
-        yield b
-
-
-def _query(page) -> dict:
-    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
 
 
 def _box(page, selector: str) -> dict:
@@ -141,7 +120,7 @@ def test_an_inverted_custom_range_is_refused_beside_the_inputs(gallery, browser,
     page.fill("#f-lux-max", "10")
     page.dispatch_event("#f-lux-max", "change")
     page.wait_for_selector("#lux-error:not(.is-hidden)")
-    assert "lux_max" not in _query(page) and page.locator("#toasts .toast").count() == 0
+    assert "lux_max" not in page_query(page) and page.locator("#toasts .toast").count() == 0
     errors.assert_none()
 
 
@@ -157,7 +136,7 @@ def test_an_unusable_time_in_a_link_is_left_out_with_a_toast(gallery, browser, r
     wait_for_thumbnails(page, 1)
     page.wait_for_selector("#toasts .toast")
     assert "left out" in page.inner_text("#toasts")
-    assert "since" not in _query(page) and "until" not in _query(page)
+    assert "since" not in page_query(page) and "until" not in page_query(page)
     assert page.locator("#notice").is_hidden()
     assert "is-selected" in page.get_attribute('[data-range="all"]', "class")
     page.wait_for_timeout(300)

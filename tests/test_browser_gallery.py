@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
-from server import create_app
 from tests.browser import (
     BROWSER_TESTS,
     DESKTOP,
     PHONE,
     ConsoleErrors,
-    ServerThread,
-    launch_browser,
+    page_query,
     screenshot,
     seed_demo_gallery,
     store_scene,
@@ -24,25 +19,6 @@ from tests.browser import (
 pytestmark = BROWSER_TESTS
 
 XSS = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-def gallery(redis_url: str, r):
-    app = create_app({"REDIS_URL": redis_url, "GALLERY_PASSWORD": None, "SECRET_KEY": "k",
-                      "GALLERY_SSE_SECONDS": 30})
-    with ServerThread(app) as server:
-        yield server
-    app.extensions["redis"].close()
-
-
-@pytest.fixture
-def browser():
-    with launch_browser() as b:
-        yield b
-
-
-def _query(page) -> dict:
-    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
 
 
 def _card_ids(page) -> list[str]:
@@ -78,7 +54,7 @@ def test_gallery_end_to_end(gallery, browser, r, artifacts_dir) -> None:
     # A filter narrows the grid and lands in the URL.
     page.select_option("#f-camera", "driveway")
     page.wait_for_function("() => document.querySelectorAll('.image-card').length === 6")
-    assert _query(page)["camera"] == "driveway"
+    assert page_query(page)["camera"] == "driveway"
     cams = page.eval_on_selector_all(".meta-camera", "n => n.map(x => x.textContent)")
     assert set(cams) == {"driveway"}
     assert page.inner_text("#result-count") == "6 of 15 images match"
@@ -98,7 +74,7 @@ def test_gallery_end_to_end(gallery, browser, r, artifacts_dir) -> None:
     page.wait_for_selector("#detail.is-active")
     page.wait_for_function("id => document.querySelector('#detail-fields code')?.textContent === id",
                            arg=ids[1])
-    assert _query(page)["image"] == ids[1]
+    assert page_query(page)["image"] == ids[1]
     fields = page.inner_text("#detail-fields")
     for label in ("Light (lux)", "Camera", "Exposure (µs)", "Colour temperature (K)"):
         assert label in fields
@@ -122,7 +98,7 @@ def test_gallery_end_to_end(gallery, browser, r, artifacts_dir) -> None:
     assert r.ttl(f"image:{ids[1]}") > 0
     page.keyboard.press("Escape")
     page.wait_for_selector("#detail", state="hidden")
-    assert "image" not in _query(page)
+    assert "image" not in page_query(page)
 
     # The detail of the hostile image shows the markup as text.
     page.click(f'.image-card[data-id="{evil}"]')
@@ -153,7 +129,7 @@ def test_gallery_end_to_end(gallery, browser, r, artifacts_dir) -> None:
     page.wait_for_selector("#detail", state="hidden")
     page.locator("#chart .chart-hit").first.click()
     page.wait_for_function("() => new URL(location).searchParams.has('since')")
-    query = _query(page)
+    query = page_query(page)
     assert float(query["since"]) <= float(r.hget(f"image:{evil}", "timestamp")) <= float(query["until"])
     page.wait_for_function("() => document.querySelectorAll('.image-card').length === 1")
     assert _card_ids(page) == [evil]

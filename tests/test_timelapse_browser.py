@@ -3,43 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from pi.contract import ensure_index
-from server import create_app
 from server import timelapse as engine
-from tests.browser import BROWSER_TESTS, DESKTOP, ConsoleErrors, ServerThread, launch_browser
+from tests.browser import BROWSER_TESTS
 from tests.factories import store_image
 
 pytestmark = BROWSER_TESTS
 
 FRAMES = 12
 FPS = 6
-
-
-@pytest.fixture
-def gallery_url(redis_url, tmp_path) -> Iterator[str]:
-    """The gallery served by waitress in a thread, as `python -m server serve` does."""
-    # Short event streams, so the gallery's threads are free when the server stops.
-    app = create_app({"REDIS_URL": redis_url, "SECRET_KEY": "browser-test",
-                      "TIMELAPSE_TMPDIR": str(tmp_path), "GALLERY_SSE_SECONDS": 1})
-    with ServerThread(app) as server:
-        yield server.url + "/"
-    jobs = app.extensions.get("timelapse_jobs")
-    if jobs is not None:
-        jobs.wait(10)
-
-
-@pytest.fixture
-def page() -> Iterator:
-    with launch_browser() as browser:
-        page = browser.new_page(viewport=DESKTOP)
-        # Failed requests are judged by the tests (a 400 is expected there); script errors never.
-        errors = ConsoleErrors(page, failed_requests_ok=True)
-        yield page
-    errors.assert_none()
 
 
 @pytest.fixture
@@ -54,7 +29,7 @@ def slow_frames(monkeypatch):
     monkeypatch.setattr(engine, "render_frame", slow)
 
 
-def test_make_watch_leave_return_and_play(r, gallery_url, page, slow_frames, artifacts_dir):
+def test_make_watch_leave_return_and_play(r, gallery, page, slow_frames, artifacts_dir):
     ensure_index(r)
     now = time.time()
     for i in range(FRAMES):
@@ -62,7 +37,7 @@ def test_make_watch_leave_return_and_play(r, gallery_url, page, slow_frames, art
                     width=640, height=360)
     store_image(r, camera="porch", timestamp=now - 600, lux=50)
 
-    page.goto(gallery_url + "?camera=garden&range=1h")
+    page.goto(gallery.url + "/?camera=garden&range=1h")
     page.click("#tl-open")
     page.wait_for_selector("#tl-modal.is-active")
     assert page.input_value("#tl-camera") == "garden"  # the current filter is the default
@@ -84,7 +59,7 @@ def test_make_watch_leave_return_and_play(r, gallery_url, page, slow_frames, art
 
     # Leave the page mid-run and come back: the job carries on and is shown again.
     page.goto("about:blank")
-    page.goto(gallery_url)
+    page.goto(gallery.url + "/")
     page.wait_for_selector("#tl-chip:not(.is-hidden)")
     page.wait_for_function(
         "() => document.getElementById('tl-chip-text').textContent === 'Time-lapse ready'",
@@ -116,11 +91,11 @@ def test_make_watch_leave_return_and_play(r, gallery_url, page, slow_frames, art
     assert r.keys("timelapse:*") == []
 
 
-def test_bad_input_is_shown_next_to_the_field(r, gallery_url, page, artifacts_dir):
+def test_bad_input_is_shown_next_to_the_field(r, gallery, page, artifacts_dir):
     ensure_index(r)
     store_image(r, camera="garden", timestamp=time.time() - 60)
 
-    page.goto(gallery_url)
+    page.goto(gallery.url + "/")
     page.click("#tl-open")
     page.wait_for_selector("#tl-modal.is-active")
     page.fill("#tl-fps", "500")
@@ -133,13 +108,13 @@ def test_bad_input_is_shown_next_to_the_field(r, gallery_url, page, artifacts_di
     assert r.keys("timelapse:*") == []
 
 
-def test_cancel_stops_the_job_and_clears_it(r, gallery_url, page, slow_frames, artifacts_dir):
+def test_cancel_stops_the_job_and_clears_it(r, gallery, page, slow_frames, artifacts_dir):
     ensure_index(r)
     now = time.time()
     for i in range(FRAMES):
         store_image(r, camera="garden", timestamp=now - 600 + i * 30)
 
-    page.goto(gallery_url)
+    page.goto(gallery.url + "/")
     page.click("#tl-open")
     page.wait_for_selector("#tl-modal.is-active")
     page.click("#tl-start")

@@ -4,14 +4,12 @@ also "cancelled elsewhere" from a poll that saw the job vanish while the cancel 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from pi.contract import ensure_index
-from server import create_app
 from server import timelapse as engine
-from tests.browser import BROWSER_TESTS, DESKTOP, ConsoleErrors, ServerThread, launch_browser
+from tests.browser import BROWSER_TESTS
 from tests.factories import store_image
 
 pytestmark = BROWSER_TESTS
@@ -35,27 +33,6 @@ RECORD_TOASTS = """() => {
 
 
 @pytest.fixture
-def gallery_url(redis_url, tmp_path) -> Iterator[str]:
-    """The gallery served by waitress in a thread, as `python -m server serve` does."""
-    app = create_app({"REDIS_URL": redis_url, "SECRET_KEY": "browser-test",
-                      "TIMELAPSE_TMPDIR": str(tmp_path), "GALLERY_SSE_SECONDS": 1})
-    with ServerThread(app) as server:
-        yield server.url + "/"
-    jobs = app.extensions.get("timelapse_jobs")
-    if jobs is not None:
-        jobs.wait(10)
-
-
-@pytest.fixture
-def page() -> Iterator:
-    with launch_browser() as browser:
-        page = browser.new_page(viewport=DESKTOP)
-        errors = ConsoleErrors(page, failed_requests_ok=True)
-        yield page
-    errors.assert_none()
-
-
-@pytest.fixture
 def slow_after_cancel(r, monkeypatch):
     """Frames take 0.3 s; from the fourth, each waits until the job's state is deleted (the
     cancel), then takes LAST_FRAME_SECONDS more, as a large frame being encoded would."""
@@ -76,14 +53,14 @@ def slow_after_cancel(r, monkeypatch):
     monkeypatch.setattr(engine, "render_frame", slow)
 
 
-def test_cancel_shows_only_time_lapse_cancelled(r, gallery_url, page, slow_after_cancel,
+def test_cancel_shows_only_time_lapse_cancelled(r, gallery, page, slow_after_cancel,
                                                 artifacts_dir):
     ensure_index(r)
     now = time.time()
     for i in range(FRAMES):
         store_image(r, camera="garden", timestamp=now - 1200 + i * 20)
 
-    page.goto(gallery_url)
+    page.goto(gallery.url + "/")
     page.evaluate(RECORD_TOASTS)
     page.click("#tl-open")
     page.wait_for_selector("#tl-modal.is-active")
