@@ -218,7 +218,7 @@ def readme_screenshot(redis_url: str, out: Path, viewport: dict | None = None) -
             page = context.new_page()
             page.goto(server.url + "/")
             wait_for_thumbnails(page, 12)
-            page.wait_for_selector("#chart .chart-line")
+            page.wait_for_selector("#chart .chart-line", state="attached")
             page.wait_for_selector("#live-tiles .live-badge.is-live", timeout=15000)
             page.wait_for_timeout(1500)
             out.parent.mkdir(parents=True, exist_ok=True)

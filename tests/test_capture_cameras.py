@@ -79,7 +79,7 @@ def photo(path: Path, shade: int, exif: dict[int, object] | None = None) -> byte
     buf = io.BytesIO()
     if exif:
         data = Image.Exif()
-        data.get_ifd(0x8769).update(exif)
+        data[0x8769] = dict(exif)  # the Exif sub-IFD, written this way by every Pillow >= 10
         img.save(buf, "JPEG", quality=85, exif=data)
     else:
         img.save(buf, "JPEG", quality=85)
