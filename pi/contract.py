@@ -332,6 +332,17 @@ def clear_heartbeat(client: redis.Redis, camera: str) -> None:
     client.delete(camera_key(camera))
 
 
+def camera_statuses(client: redis.Redis, limit: int | None = None) -> dict[str, CameraStatus]:
+    """Return the registered cameras whose heartbeat is still alive, by name (at most `limit`)."""
+    names = [name for name in camera_names(client) if CAMERA_NAME_RE.match(name)][:limit]
+    if not names:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.hgetall(camera_key(name))
+    return {name: CameraStatus.from_hash(data) for name, data in zip(names, pipe.execute()) if data}
+
+
 def camera_names(client: redis.Redis) -> list[str]:
     """Return the cameras that sent a heartbeat in the last CAMERA_FORGET_AFTER seconds."""
     names = client.zrangebyscore(CAMERAS_KEY, time.time() - CAMERA_FORGET_AFTER, "+inf")

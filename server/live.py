@@ -27,7 +27,7 @@ from flask import Flask, current_app
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from pi.contract import CAMERA_NAME_RE, CameraStatus, camera_key, camera_names, preview_channel
+from pi.contract import CAMERA_NAME_RE, CameraStatus, camera_statuses, preview_channel
 from pi.redis_connection import connect, redact_url
 
 logger = logging.getLogger(__name__)
@@ -240,13 +240,7 @@ class LiveHub:
         with self._directory_lock:
             if time.monotonic() - self._directory_at < max_age:
                 return dict(self._directory)
-            client = self.client
-            names = [name for name in camera_names(client) if CAMERA_NAME_RE.match(name)]
-            pipe = client.pipeline(transaction=False)
-            for name in names:
-                pipe.hgetall(camera_key(name))
-            found = {name: CameraStatus.from_hash(data)
-                     for name, data in zip(names, pipe.execute() if names else []) if data}
+            found = camera_statuses(self.client)
             self._directory, self._directory_at = found, time.monotonic()
             return dict(found)
 

@@ -13,9 +13,7 @@ from pi.contract import (
     F_TIMESTAMP,
     F_TRIGGER,
     TRIGGERS,
-    CameraStatus,
-    camera_key,
-    camera_names,
+    camera_statuses,
 )
 
 from . import search
@@ -62,18 +60,13 @@ def stats() -> dict[str, Any]:
 def cameras() -> list[dict[str, Any]]:
     """Return every camera (from heartbeats and from stored images) with its online state."""
     client = get_redis()
-    heartbeat_names = [n for n in camera_names(client) if CAMERA_NAME_RE.match(n)][:MAX_CAMERAS]
-    pipe = client.pipeline(transaction=False)
-    for name in heartbeat_names:
-        pipe.hgetall(camera_key(name))
-    beats = dict(zip(heartbeat_names, pipe.execute()))
-    by_lower = {name.lower(): name for name in heartbeat_names}
+    statuses = camera_statuses(client, MAX_CAMERAS)
+    by_lower = {name.lower(): name for name in statuses}
     for tag in search.tag_values(F_CAMERA)[:MAX_CAMERAS]:
         by_lower.setdefault(tag.lower(), tag)
     out = []
     for name in sorted(by_lower.values(), key=str.lower):
-        beat = beats.get(name) or {}
-        status = CameraStatus.from_hash(beat) if beat else None
+        status = statuses.get(name)
         newest = None
         if CAMERA_NAME_RE.match(name):
             newest = lister().first(ImageFilter(camera=name), SORTS["newest"])
@@ -81,7 +74,7 @@ def cameras() -> list[dict[str, Any]]:
                                  newest.number(F_TIMESTAMP) if newest else None]), default=None)
         out.append({
             "name": name,
-            "online": bool(beat),
+            "online": status is not None,
             "host": status.host if status else None,
             "started_at": status.started_at if status and status.started_at else None,
             "triggers": [t for t in (status.triggers if status else "").split(",") if t],

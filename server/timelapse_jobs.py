@@ -354,15 +354,5 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def result_ttl_from_env() -> int:
-    """Return TIMELAPSE_TTL (seconds a finished movie is kept), or the default hour."""
-    text = os.environ.get("TIMELAPSE_TTL", "").strip()
-    if text.isdigit() and int(text) > 0:
-        return int(text)
-    if text:
-        logger.warning("Ignoring TIMELAPSE_TTL=%r: not a positive number of seconds", text)
-    return DEFAULT_RESULT_TTL
-
-
 def _flatten(fields: dict[str, Any]) -> list[Any]:
     return [item for pair in fields.items() for item in pair]

@@ -35,11 +35,10 @@ from .timelapse import (
     TimelapseInputError,
     TimelapseOptions,
     check_size,
-    max_frames_from_env,
     parse_size,
     parse_time,
 )
-from .timelapse_jobs import JobBusy, TimelapseJobs, is_valid_job_id, result_ttl_from_env
+from .timelapse_jobs import JobBusy, TimelapseJobs, is_valid_job_id
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +118,8 @@ def get_jobs() -> TimelapseJobs:
         with _jobs_lock:
             jobs = app.extensions.get("timelapse_jobs")
             if jobs is None:
-                max_frames = app.config.get("TIMELAPSE_MAX_FRAMES") or max_frames_from_env()
-                ttl = app.config.get("TIMELAPSE_TTL") or result_ttl_from_env()
-                jobs = TimelapseJobs(get_redis(), max_frames=int(max_frames), result_ttl=int(ttl),
+                jobs = TimelapseJobs(get_redis(), max_frames=int(app.config["TIMELAPSE_MAX_FRAMES"]),
+                                     result_ttl=int(app.config["TIMELAPSE_TTL"]),
                                      tmp_dir=app.config.get("TIMELAPSE_TMPDIR"))
                 app.extensions["timelapse_jobs"] = jobs
     return jobs
