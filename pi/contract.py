@@ -195,34 +195,74 @@ class ImageRecord:
         """Build a record from HGETALL or search-result fields (bytes or str keys).
 
         Accepts the reference project's hashes: only image_data, timestamp, mime_type
-        and lux, with integer strings and no thumbnail.
+        and lux, with integer strings and no thumbnail. Every value is treated as input
+        from any writer (redis-cli is a documented way in): a number that is not finite,
+        not a number or out of its plausible range becomes None ("unknown"), text loses
+        control characters and is cut to a sane length. A hash without a usable timestamp
+        raises MalformedImage, since a picture can't be placed in time without one.
         """
-        h = {(k.decode() if isinstance(k, bytes) else k): v for k, v in data.items()}
-        text = {k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+        h = {(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)): v for k, v in data.items()}
+        text = {k: _clean_text(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
                 for k, v in h.items() if k not in BINARY_FIELDS and v is not None}
-        if F_TIMESTAMP not in text:
-            raise ValueError("image hash has no timestamp")
+        timestamp = parse_timestamp(text.get(F_TIMESTAMP))
+        if timestamp is None:
+            shown = repr(text.get(F_TIMESTAMP, "missing"))[:40]
+            raise MalformedImage(f"image hash has no usable timestamp ({shown})")
         image_data = _as_bytes(h.get(F_IMAGE_DATA))
-        size = _int(text.get(F_SIZE))
+        size = _int(text.get(F_SIZE), F_SIZE)
         if size is None and image_data is not None:
             size = len(image_data)
         return cls(
-            timestamp=float(text[F_TIMESTAMP]),
+            timestamp=timestamp,
             image_data=image_data,
             mime_type=text.get(F_MIME_TYPE) or MIME_JPEG,
-            lux=_float(text.get(F_LUX)),
+            lux=_float(text.get(F_LUX), F_LUX),
             camera=text.get(F_CAMERA) or None,
             trigger=text.get(F_TRIGGER) or None,
-            width=_int(text.get(F_WIDTH)),
-            height=_int(text.get(F_HEIGHT)),
+            width=_int(text.get(F_WIDTH), F_WIDTH),
+            height=_int(text.get(F_HEIGHT), F_HEIGHT),
             size_bytes=size,
-            exposure_time=_int(text.get(F_EXPOSURE)),
-            analogue_gain=_float(text.get(F_GAIN)),
-            colour_temperature=_int(text.get(F_COLOUR_TEMP)),
-            lens_position=_float(text.get(F_LENS)),
+            exposure_time=_int(text.get(F_EXPOSURE), F_EXPOSURE),
+            analogue_gain=_float(text.get(F_GAIN), F_GAIN),
+            colour_temperature=_int(text.get(F_COLOUR_TEMP), F_COLOUR_TEMP),
+            lens_position=_float(text.get(F_LENS), F_LENS),
             thumbnail=_as_bytes(h.get(F_THUMBNAIL)),
-            extra={k: v for k, v in text.items() if k not in _KNOWN and k not in ("id", "payload")},
+            extra={k[:MAX_TEXT]: v for k, v in text.items() if k not in _KNOWN | {"id", "payload"}},
         )
+
+
+class MalformedImage(ValueError):
+    """An `image:` hash that can't be read as a picture (another writer put it there)."""
+
+
+#: The capture times a camera can plausibly have: 2000-01-01 to 2100-01-01 UTC. A time in
+#: milliseconds (JavaScript's Date.now()) or a year-1 date is outside, so it is refused.
+TIMESTAMP_RANGE = (946684800.0, 4102444800.0)
+#: Plausible ranges of the numeric fields; a value outside is stored by someone else's
+#: mistake and reads as unknown.
+NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    F_LUX: (0.0, 1e7),
+    F_WIDTH: (1, 1_000_000),
+    F_HEIGHT: (1, 1_000_000),
+    F_SIZE: (0, 2**40),
+    F_EXPOSURE: (0, 1e10),
+    F_GAIN: (0.0, 1e5),
+    F_COLOUR_TEMP: (0, 1e6),
+    F_LENS: (-1e4, 1e4),
+}
+#: Longest text value read from a hash; longer text (a 1 MB camera name) is cut.
+MAX_TEXT = 256
+_HEARTBEAT_TIMES = (0.0, TIMESTAMP_RANGE[1])
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def parse_timestamp(text: str | None) -> float | None:
+    """Return a hash's `timestamp` as unix seconds, or None when it is not a plausible time."""
+    return _float(text, bounds=TIMESTAMP_RANGE)
+
+
+def _clean_text(value: str) -> str:
+    return _CONTROL.sub("", value[:MAX_TEXT])
 
 
 def _fmt_float(value: float, places: int) -> str:
@@ -230,22 +270,34 @@ def _fmt_float(value: float, places: int) -> str:
     return text or "0"
 
 
-def _float(text: str | None) -> float | None:
-    try:
-        return None if text in (None, "") else float(text)
-    except ValueError:
+def _float(text: str | None, name: str | None = None,
+           bounds: tuple[float, float] | None = None) -> float | None:
+    """Parse a number read from Redis: None unless finite and inside the field's range."""
+    if text in (None, ""):
         return None
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    low, high = bounds or NUMBER_RANGES.get(name or "", (-math.inf, math.inf))
+    if not math.isfinite(value) or not low <= value <= high:
+        return None
+    return value
 
 
-def _int(text: str | None) -> int | None:
-    value = _float(text)
+def _int(text: str | None, name: str | None = None) -> int | None:
+    value = _float(text, name)
     return None if value is None else int(value)
 
 
 def _as_bytes(value: Any) -> bytes | None:
     if value is None or isinstance(value, bytes):
         return value
-    return str(value).encode("latin-1")
+    text = str(value)
+    try:
+        return text.encode("latin-1")  # a client with decode_responses=True read it so
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
 
 
 # --- Storing ---------------------------------------------------------------------------
@@ -307,11 +359,11 @@ class CameraStatus:
     @classmethod
     def from_hash(cls, data: Mapping[Any, Any]) -> CameraStatus:
         """Build a status from HGETALL of a heartbeat key."""
-        h = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-             for k, v in data.items()}
+        h = {_s(k): _clean_text(_s(v)) for k, v in data.items()}
         return cls(camera=h.get("camera", ""), host=h.get("host", ""),
-                   started_at=_float(h.get("started_at")) or 0.0,
-                   last_capture=_float(h.get("last_capture")), last_id=h.get("last_id") or None,
+                   started_at=_float(h.get("started_at"), bounds=_HEARTBEAT_TIMES) or 0.0,
+                   last_capture=_float(h.get("last_capture"), bounds=_HEARTBEAT_TIMES),
+                   last_id=h.get("last_id") or None,
                    triggers=h.get("triggers", ""))
 
 
@@ -455,7 +507,7 @@ def _index_attributes(info: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 # --- Settings both processes read --------------------------------------------------------
