@@ -100,7 +100,7 @@ def run(settings: Settings) -> int:
     except OSError as exc:
         print(f"error: SPOOL_DIR={settings.spool_dir} can't be used ({exc.strerror or exc}). Fix: "
               "point SPOOL_DIR at a folder this user may write.", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_SETTINGS  # a bad setting: the unit does not restart it
     camera = make_camera(settings)
     client = connect(settings.redis_url, retries=1, socket_timeout=SOCKET_TIMEOUT)
     daemon = CaptureDaemon(settings, camera, client, where=where, spool=spool)

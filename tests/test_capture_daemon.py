@@ -126,3 +126,11 @@ def test_a_wrong_password_is_a_clear_fatal_error(redis_url, r, tmp_path):
     assert result.returncode == 1
     assert "refused the credentials" in result.stderr
     assert "wrong" not in result.stderr  # the password is never printed
+
+
+def test_an_unusable_spool_dir_is_a_bad_setting_that_systemd_does_not_restart(redis_url, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_capture("--spool-dir", str(blocker / "spool"), url=redis_url, tmp_path=tmp_path)
+    assert result.returncode == 2  # RestartPreventExitStatus=2 in pi/capture.service
+    assert "SPOOL_DIR=" in result.stderr and "Fix:" in result.stderr and "Traceback" not in result.stderr
