@@ -222,6 +222,15 @@ def test_a_camera_without_autofocus_gets_no_autofocus_calls(newest, caplog):
     assert "LensPosition" not in capture.metadata
 
 
+def test_a_padded_lores_buffer_still_gives_a_clean_thumbnail(newest):
+    newest.knobs.model = "imx219"  # 3280x2464: a 200x150 lores has a 256-byte stride
+    with make(resolution=None, thumbnail_size=(200, 200), preview_size=(200, 200)) as camera:
+        capture = camera.capture()
+        assert camera.lores_size == (200, 150)
+    thumbnail = Image.open(io.BytesIO(capture.thumbnail))
+    assert thumbnail.size == (200, 150) and ramp_error(thumbnail, 1.0) < 2
+
+
 def test_a_busy_camera_gives_a_clear_error(newest):
     newest.knobs.busy = True
     with pytest.raises(CameraError, match="no other program is using the camera"):
