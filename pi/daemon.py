@@ -34,6 +34,7 @@ from pi.triggers import MotionDetector, MotionTrigger, SensorTrigger
 logger = logging.getLogger(__name__)
 
 _STOP = "__stop__"
+_WAKE = "__wake__"  # the camera went down in a background read: the loop plans the reopen
 #: Most seconds between two heartbeats, whatever the interval.
 HEARTBEAT_EVERY = 10.0
 
@@ -90,6 +91,7 @@ class CaptureDaemon:
         self._next_reopen = 0.0
         self._window_wanted = 0
         self._clock_was: bool | None = None
+        self.shared.on_background_failure = self._camera_failed
 
     # --- Control ---------------------------------------------------------------------
 
@@ -196,6 +198,8 @@ class CaptureDaemon:
                 trigger = None
             if trigger == _STOP or self.stop_event.is_set():
                 break
+            if trigger == _WAKE:
+                trigger = None
             if self.shared.down and time.monotonic() >= self._next_reopen:
                 self._try_reopen()
             now = time.monotonic()
@@ -291,6 +295,10 @@ class CaptureDaemon:
             return
         delay = self.camera_backoff(failures)
         self._next_reopen = time.monotonic() + delay
+        try:
+            self._requests.put_nowait(_WAKE)
+        except queue.Full:
+            pass  # the loop is busy with requests and will see the camera down anyway
         logger.warning("Camera failure %d of %d in a row (CAMERA_MAX_FAILURES); reopening it in "
                        "%.0f s, no pictures until then", failures, most, delay)
 

@@ -235,3 +235,26 @@ def test_idle_frame_rate_is_raised_to_the_motion_rate():
     settings = load_settings(["--env-file", "", "--camera-backend", "picamera2", "--triggers",
                               "motion", "--motion-fps", "8", "--idle-fps", "2"], environ={})
     assert make_camera(settings).idle_fps == 8
+
+
+def test_a_camera_that_hangs_on_motion_reads_counts_as_failing_and_the_daemon_gives_up(
+        host, redis_url, tmp_path):
+    settings = field_settings(redis_url, tmp_path, "--triggers", "motion", "--motion-fps", "10",
+                              "--capture-timeout", "0.3", "--camera-max-failures", "2")
+    camera = make_camera(settings)
+    camera.close_timeout = 0.3
+    camera.open()
+    client = connect(redis_url, retries=1, socket_timeout=5)
+    daemon = CaptureDaemon(settings, camera, client, where=redis_url,
+                           camera_backoff=lambda failures: 0.2, clock_synced=lambda: True)
+    host.knobs.hang = True  # every motion read times out, and reopening doesn't help
+    thread, errors = run_in_thread(daemon)
+    try:
+        thread.join(30)
+        assert not thread.is_alive(), "a camera failing only on motion reads was retried for ever"
+    finally:
+        daemon.request_stop()
+        camera.close()
+        client.close()
+    assert len(errors) == 1 and isinstance(errors[0], CameraGaveUp)
+    assert set(host.libcamera.STATS.acquires[1:]) == {"capture-loop"}

@@ -103,6 +103,8 @@ class SharedCamera:
         self._captures_waiting = 0
         self._count_lock = threading.Lock()
         self.down_reason: str | None = None
+        #: Called (from the reader's thread) when a background read fails; the daemon counts it.
+        self.on_background_failure: Any = None
 
     @property
     def down(self) -> bool:
@@ -150,6 +152,8 @@ class SharedCamera:
             return read()
         except CameraError as exc:
             self.mark_down(str(exc))
+            if self.on_background_failure is not None:
+                self.on_background_failure(exc)
             raise
         finally:
             self._lock.release()
