@@ -28,9 +28,10 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import threading  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
-from pi.cameras import CameraError, make_camera  # noqa: E402
+from pi.cameras import CameraError, CameraUnsupported, make_camera  # noqa: E402
 from pi.contract import SearchModuleMissing  # noqa: E402
 from pi.daemon import CaptureDaemon, DaemonStartError  # noqa: E402
 from pi.redis_connection import connect, redact_url  # noqa: E402
@@ -45,6 +46,10 @@ EXIT_OK, EXIT_FAILED, EXIT_SETTINGS = 0, 1, 2
 #: Seconds a store may take on the wire (a 4608x2592 JPEG is a few MB: well under a second on
 #: a LAN). A hung Redis costs one capture this long; then pictures go straight to the spool.
 SOCKET_TIMEOUT = 5.0
+#: After SIGTERM the loop gets this long to finish (an autofocus cycle or capture in progress is
+#: cut short at once; a camera stuck in the kernel may not let go). It is inside the unit's
+#: TimeoutStopSec=10, so systemd never has to SIGKILL: closing the camera after it is bounded too.
+STOP_DEADLINE = 8.0
 
 
 def configure_logging(level: str) -> None:
@@ -69,10 +74,12 @@ def run_until_signalled(daemon: CaptureDaemon) -> None:
             errors.append(exc)
 
     signals_seen = 0
+    stop_asked: list[float] = []
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal signals_seen
         signals_seen += 1
+        stop_asked.append(time.monotonic())
         if signals_seen > 1:
             os._exit(EXIT_FAILED)
         logger.info("%s received: finishing the picture in progress and stopping",
@@ -85,6 +92,11 @@ def run_until_signalled(daemon: CaptureDaemon) -> None:
     try:
         while worker.is_alive():
             worker.join(0.5)
+            if stop_asked and worker.is_alive() and time.monotonic() - stop_asked[0] > STOP_DEADLINE:
+                logger.error("The capture loop did not stop within %g s (the camera is stuck?); "
+                             "exiting anyway", STOP_DEADLINE)
+                logging.shutdown()
+                os._exit(EXIT_FAILED)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -118,6 +130,9 @@ def run(settings: Settings) -> int:
                       f"{spool.directory}; it will be stored when the daemon runs and Redis "
                       "answers. Fix: start Redis or correct REDIS_URL.", file=sys.stderr)
             return EXIT_FAILED
+    except CameraUnsupported as exc:  # restarting won't help: exit 2, which the unit doesn't restart
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
     except (CameraError, SearchModuleMissing, RedisCredentialsRefused, DaemonStartError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
