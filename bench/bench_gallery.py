@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pi.contract import INDEX_NAME, ImageRecord, image_id, image_key  # noqa: E402
 from pi.redis_connection import connect  # noqa: E402
 from server import create_app  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from server.tooling.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
 RUNS = 200

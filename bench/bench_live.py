@@ -35,7 +35,7 @@ from pi.cameras.simulated import SimulatedCamera as SceneCamera  # noqa: E402
 from pi.contract import CameraStatus, camera_key, preview_channel, save_heartbeat  # noqa: E402
 from pi.redis_connection import connect  # noqa: E402
 from server import create_app, live  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from server.tooling.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from tests.browser import ServerThread  # noqa: E402
 from tests.live_support import MjpegClient, read_stamp, stamp  # noqa: E402
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pi.contract import camera_key, preview_channel  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from server.tooling.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 
 CAMERA = "cpubench"
 TICKS = os.sysconf("SC_CLK_TCK")

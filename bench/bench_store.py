@@ -33,7 +33,7 @@ from pi.redis_connection import connect  # noqa: E402
 from pi.spool import Spool  # noqa: E402
 from pi.store import ImageStore  # noqa: E402
 from pi.thumbnails import full_decode_thumbnail, make_thumbnail  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from server.tooling.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 
 NOON = time.mktime((2026, 6, 21, 12, 0, 0, 0, 0, -1))  # a bright, detailed scene
 STORE_TARGET = 1.2

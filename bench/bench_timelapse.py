@@ -29,8 +29,8 @@ from PIL import Image  # noqa: E402
 
 from pi.contract import ImageRecord, ensure_index, image_id, save_image  # noqa: E402
 from pi.redis_connection import connect  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from server.timelapse import TimelapseOptions, make_timelapse, render_frame  # noqa: E402
+from server.timelapse.engine import TimelapseOptions, make_timelapse, render_frame  # noqa: E402
+from server.tooling.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 
 INPUT = (4608, 2592)
 OUTPUT = (1280, 720)

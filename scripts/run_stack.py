@@ -32,7 +32,7 @@ from dotenv import load_dotenv  # noqa: E402
 
 from pi.contract import CAMERA_NAME_RE, SearchModuleMissing, ensure_index  # noqa: E402
 from pi.redis_connection import connect, redact_url  # noqa: E402
-from server import embedded_redis  # noqa: E402
+from server.tooling import embedded_redis  # noqa: E402
 
 logger = logging.getLogger("run")
 

@@ -1,32 +1,26 @@
-"""The Flask web gallery. `create_app()` is the application factory."""
+"""The Pi camera's server side, one folder per wing:
+
+- `search/`    the query kit: filters and sorts declared once, FT query text, keyset paging, counting
+- `core/`      the web app's base: settings, services, errors, security, OpenAPI, `pi-gallery`
+- `gallery/`   the gallery: JSON API, page, images, events, stats, chart
+- `timelapse/` time-lapse engine, background jobs, routes, CLI
+- `live/`      the live view: hub and MJPEG routes
+- `tooling/`   the embedded Redis launcher (not gallery code)
+
+Importing `server` imports no Flask: Flask-free processes (`python -m server.<worker>`) live
+beside the web wings. `create_app()` is the gallery's application factory.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Create and configure the gallery app (settings from the environment, then `test_config`)."""
-    from . import api, errors, images, pages, redis_store, search, security, settings
+    """Create and configure the gallery app (see `server.core.app.create_app`)."""
+    from .core.app import create_app as factory
 
-    app = Flask(__name__)
-    config = settings.from_env()
-    if test_config:
-        config.update(test_config)
-    app.config.from_mapping(settings.finalize(config))
-
-    redis_store.init_app(app)
-    errors.init_app(app)
-    security.init_app(app)
-    images.init_app(app)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
-
-    from . import live_views, timelapse_views
-
-    app.register_blueprint(timelapse_views.bp)
-    app.register_blueprint(live_views.bp)
-    search.init_app(app)
-    return app
+    return factory(test_config)

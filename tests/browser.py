@@ -26,7 +26,7 @@ from pi.cameras.simulated import SimulatedCamera
 from pi.contract import CameraStatus, image_id, preview_channel, save_heartbeat, save_image
 from pi.metadata import record_from_capture
 from pi.preview import PreviewPublisher
-from server.serve import socket_options, waitress_options
+from server.core.serve import socket_options, waitress_options
 from tests.conftest import CHROMIUM, chromium_available
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -61,7 +61,7 @@ def launch_browser() -> Iterator:
 class ServerThread:
     """The gallery served by waitress on a free port, from a background thread.
 
-    Served as `python -m server serve` does: server.serve's waitress options and socket
+    Served as `python -m server serve` does: server.core.serve's waitress options and socket
     options, with `threads` worker threads (default the app's GALLERY_THREADS). Use it as a
     context manager, or call start() and stop().
     """
@@ -232,7 +232,7 @@ def readme_screenshot(redis_url: str, out: Path, viewport: dict | None = None) -
 
 def main(argv: list[str] | None = None) -> int:
     """Write the README screenshot to the path given (default docs/gallery.png)."""
-    from server.embedded_redis import EmbeddedRedis, free_port
+    from server.tooling.embedded_redis import EmbeddedRedis, free_port
 
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "docs/gallery.png")

@@ -8,8 +8,8 @@ import pytest
 from redis.commands.search.query import Query
 
 from pi.contract import ImageRecord, ensure_index, image_id, image_key, save_image
-from server import embedded_redis
-from server.embedded_redis import EmbeddedRedis, EmbeddedRedisError, free_port
+from server.tooling import embedded_redis
+from server.tooling.embedded_redis import EmbeddedRedis, EmbeddedRedisError, free_port
 from tests.factories import store_image
 
 

@@ -13,6 +13,7 @@ import redis
 from pi.contract import CameraStatus, preview_channel, save_heartbeat
 from pi.redis_connection import connect
 from server import create_app, live
+from server.core.services import services
 from tests.browser import BROWSER_TESTS, DESKTOP, ConsoleErrors, ServerThread, launch_browser
 from tests.helpers import wait_until
 from tests.live_support import card_jpeg
@@ -96,7 +97,7 @@ def gallery_app(redis_factory):
                       "LIVE_LINGER": 1.0, "LIVE_OFFLINE_AFTER": 2.0})
     yield app, server
     live.get_hub(app).stop()
-    app.extensions["redis"].close()
+    services(app).redis.close()
 
 
 def _restart(redis_factory, server):

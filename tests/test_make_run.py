@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 
 from pi import contract
-from server.embedded_redis import free_port
+from server.tooling.embedded_redis import free_port
 from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent

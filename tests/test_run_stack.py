@@ -54,7 +54,7 @@ def test_a_dying_redis_stops_everything_with_its_last_words(tmp_path):
     import signal as sig
     import time
 
-    from server.embedded_redis import free_port
+    from server.tooling.embedded_redis import free_port
 
     env = {**os.environ, "REDIS_PORT": str(free_port()), "GALLERY_PORT": str(free_port()),
            "REDIS_DATA_DIR": str(tmp_path / "data"), "DEMO_CAMERAS": "solo:1",

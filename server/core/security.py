@@ -15,7 +15,6 @@ from flask import (
     Blueprint,
     Flask,
     Response,
-    current_app,
     redirect,
     render_template,
     request,
@@ -24,6 +23,7 @@ from flask import (
 )
 
 from .errors import error_response
+from .services import services
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def csrf_token() -> str:
 
 def login_enabled() -> bool:
     """Tell whether a password protects the gallery."""
-    return bool(current_app.config.get("GALLERY_PASSWORD"))
+    return bool(services().settings.password)
 
 
 def _guard() -> Response | None:
@@ -103,7 +103,7 @@ def login() -> Response | str:
     error = None
     if request.method == "POST":
         password = request.form.get("password", "")
-        expected = current_app.config["GALLERY_PASSWORD"]
+        expected = services().settings.password or ""
         if hmac.compare_digest(password.encode(), expected.encode()):
             session.clear()
             session["user"] = True

@@ -9,16 +9,17 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from pi.contract import F_LUX, F_TIMESTAMP, INDEX_NAME, has_search_module
+from server.core.errors import bad_parameter, image_not_found
+from server.core.openapi import document
+from server.core.services import get_redis, redis_where, services
+from server.core.settings import MAX_PAGE_SIZE
+from server.search import Cursor, Row
+from server.search.params import parse_cursor, parse_filter, parse_limit, parse_sort
 
-from . import events, images, search
-from .errors import bad_parameter, image_not_found
-from .openapi import document
-from .params import parse_cursor, parse_filter, parse_int, parse_limit, parse_sort
-from .queries import SORTS, Cursor, bucket_seconds, chart_args
-from .redis_store import get_redis, redis_where
-from .search import Row
-from .settings import MAX_PAGE_SIZE
-from .stats import cameras, facets, lister, stats
+from . import events, images, index
+from .chart import chart
+from .index import lister
+from .stats import cameras, facets, stats
 
 bp = Blueprint("api", __name__)
 
@@ -28,7 +29,7 @@ def list_images() -> Response:
     """List images, newest first by default, with filters and keyset paging."""
     flt = parse_filter(request.args)
     sort_name, order = parse_sort(request.args)
-    limit = parse_limit(request.args, current_app.config["GALLERY_PAGE_SIZE"], MAX_PAGE_SIZE)
+    limit = parse_limit(request.args, services().settings.page_size, MAX_PAGE_SIZE)
     cursor = parse_cursor(request.args, order)
     # Read the stream position first: an image stored meanwhile is then both listed and
     # announced (the page drops the duplicate), never neither.
@@ -43,7 +44,7 @@ def list_images() -> Response:
         "count": None,
     }
     if cursor is None:
-        total = search.num_docs()
+        total = index.num_docs()
         if flt.is_empty():
             body["count"] = {"value": total, "exact": True, "total": total}
         else:
@@ -142,31 +143,7 @@ def api_facets() -> Response:
 @bp.get("/api/chart")
 def api_chart() -> Response:
     """Return average, min and max lux per time bucket for the filter (FT.AGGREGATE)."""
-    flt = parse_filter(request.args)
-    wanted = parse_int(request.args, "buckets", 60, 2, 500)
-    since, until = flt.since, flt.until
-    if since is None or until is None:
-        lst = lister()
-        oldest = lst.first(flt, SORTS["oldest"])
-        newest = lst.first(flt, SORTS["newest"])
-        if oldest is None or newest is None:
-            return jsonify(bucket_seconds=None, since=since, until=until, buckets=[])
-        since = oldest.number(F_TIMESTAMP) if since is None else since
-        until = newest.number(F_TIMESTAMP) if until is None else until
-    step = bucket_seconds(max(until - since, 60.0), wanted)
-    most = min(math.ceil((until - since) / step) + 1, 1000)
-    rows = search.aggregate(chart_args(flt, step, most, current_app.config["GALLERY_SEARCH_TIMEOUT_MS"]))
-    buckets = []
-    for row in rows:
-        try:
-            start = float(row["t"])
-            buckets.append({"start": start, "end": start + step, "avg": round(float(row["avg"]), 2),
-                            "min": float(row["min"]), "max": float(row["max"]),
-                            "count": int(row["count"])})
-        except (KeyError, ValueError):
-            continue
-    buckets.sort(key=lambda b: b["start"])
-    return jsonify(bucket_seconds=step, since=since, until=until, buckets=buckets)
+    return jsonify(chart(request.args))
 
 
 @bp.get("/api/events")
@@ -194,10 +171,10 @@ def healthz() -> tuple[Response, int]:
             try:
                 client.ft(INDEX_NAME).info()
             except redis.ResponseError as exc:
-                if not search.is_missing_index(exc):
+                if not index.is_missing_index(exc):
                     raise
-                current_app.extensions["gallery_index"]["ready"] = False
-                search.ensure_ready()
+                index.forget_ready()
+                index.ensure_ready()
             report["index"] = True
     except redis.RedisError as exc:
         report["error"] = type(exc).__name__

@@ -1,39 +1,29 @@
-"""Running queries on the image index, creating the index lazily when it is missing."""
+"""The gallery's guard around the image index: created lazily when missing, and again when
+Redis lost it (a fresh server, FLUSHALL); every query the gallery runs goes through here."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis
-from flask import Flask, current_app
+from flask import Flask
 from redis.commands.search.query import Query
 
-from pi.contract import F_LUX, F_TIMESTAMP, INDEX_NAME, KEY_PREFIX, SearchModuleMissing, ensure_index
-
-from .redis_store import get_redis, redis_where
+from pi.contract import INDEX_NAME, SearchModuleMissing, ensure_index
+from server.core.services import get_redis, redis_where, services
+from server.search import Lister, Row, rows
+from server.search.rows import index_size, run_aggregate, run_search
 
 logger = logging.getLogger(__name__)
 
-_STATE = "gallery_index"
-
-
-@dataclass(frozen=True)
-class Row:
-    """One search result: the image id and the text fields RETURNed for it."""
-
-    image_id: str
-    fields: dict[str, str]
-
-    def number(self, field: str) -> float:
-        """Return a numeric field as the float RediSearch compares."""
-        return float(self.fields[field])
+T = TypeVar("T")
 
 
 def init_app(app: Flask) -> None:
     """Try to create the index at start; if Redis is away, the first request does it."""
-    app.extensions[_STATE] = {"ready": False}
     with app.app_context():
         try:
             ensure_ready()
@@ -44,15 +34,20 @@ def init_app(app: Flask) -> None:
 
 def ensure_ready() -> None:
     """Make sure the index exists, creating it if start-up could not (raises Redis errors)."""
-    state = current_app.extensions[_STATE]
-    if state["ready"]:
+    state = services()
+    if state.index_ready:
         return
     client = get_redis()
     result = ensure_index(client, redis_where())
     if result != "unchanged":
         logger.info("Search index %s %s", INDEX_NAME, result)
         _wait_for_indexing(client)
-    state["ready"] = True
+    state.index_ready = True
+
+
+def forget_ready() -> None:
+    """Make the next query check the index again (it was found missing)."""
+    services().index_ready = False
 
 
 #: How long a request waits for a new index to take in the images already stored.
@@ -64,7 +59,7 @@ def _wait_for_indexing(client: redis.Redis) -> None:
     deadline = time.monotonic() + INDEXING_WAIT_SECONDS
     while time.monotonic() < deadline:
         indexing = client.ft(INDEX_NAME).info().get("indexing", 0)
-        if float(_text(indexing) or 0) == 0:
+        if float(rows._text(indexing) or 0) == 0:
             return
         time.sleep(0.02)
     logger.warning("Search index %s is still indexing stored images; lists may be incomplete "
@@ -77,7 +72,7 @@ def is_missing_index(exc: Exception) -> bool:
     return "no such index" in text or "unknown index" in text
 
 
-def _with_index(run):
+def _with_index(run: Callable[[], T]) -> T:
     ensure_ready()
     try:
         return run()
@@ -85,7 +80,7 @@ def _with_index(run):
         if not is_missing_index(exc):
             raise
     # Redis lost the index (a fresh server, or FLUSHALL): make it again and retry once.
-    current_app.extensions[_STATE]["ready"] = False
+    forget_ready()
     ensure_ready()
     return run()
 
@@ -95,83 +90,26 @@ def search(query: Query) -> tuple[list[Row], int]:
     return _with_index(lambda: run_search(get_redis(), query))
 
 
-#: Numeric fields whose exact values keyset paging compares.
-EXACT_FIELDS = (F_TIMESTAMP, F_LUX)
-
-
-def run_search(client: redis.Redis, query: Query) -> tuple[list[Row], int]:
-    """Run FT.SEARCH with `query` and parse the reply, with exact values for sort fields.
-
-    RediSearch prints RETURNed numbers with 12 significant digits, so a millisecond
-    timestamp (13 digits) comes back rounded. The sort key (WITHSORTKEYS, asked for by
-    `queries.SearchQuery`) is exact; other rounded-looking sort fields are read from
-    the hashes.
-    """
-    raw = client.execute_command("FT.SEARCH", INDEX_NAME, *query.get_args())
-    sort_field = getattr(query, "sort_field", None)
-    with_content = getattr(query, "returns_content", True)
-    total, rows, i = int(raw[0]), [], 1
-    while i < len(raw):
-        key = _text(raw[i])
-        i += 1
-        sort_key = None
-        if sort_field:
-            sort_key = _text(raw[i]) if raw[i] is not None else None
-            i += 1
-        fields: dict[str, str] = {}
-        if with_content:
-            items = raw[i] or []
-            i += 1
-            fields = {_text(k): _text(v) for k, v in zip(items[0::2], items[1::2]) if v is not None}
-        if sort_key and sort_key.startswith("#"):
-            fields[sort_field] = repr(float(sort_key[1:]))
-        rows.append(Row(key[len(KEY_PREFIX):], fields))
-    _make_exact(client, rows, skip=sort_field)
-    return rows, total
-
-
-def _text(value) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _maybe_rounded(text: str) -> bool:
-    digits = text.split("e")[0].split("E")[0].lstrip("-").replace(".", "").lstrip("0")
-    return len(digits) >= 12
-
-
-def _make_exact(client: redis.Redis, rows: list[Row], skip: str | None) -> None:
-    wanted = [(row, name) for row in rows for name in EXACT_FIELDS
-              if name != skip and name in row.fields and _maybe_rounded(row.fields[name])]
-    if not wanted:
-        return
-    pipe = client.pipeline(transaction=False)
-    for row, name in wanted:
-        pipe.hget(KEY_PREFIX + row.image_id, name)
-    for (row, name), value in zip(wanted, pipe.execute()):
-        if value is not None:
-            try:
-                row.fields[name] = repr(float(value))
-            except ValueError:
-                continue
-
-
-def aggregate(args: list) -> list[dict[str, str]]:
+def aggregate(args: list[Any]) -> list[dict[str, str]]:
     """Run FT.AGGREGATE with raw arguments; return its rows as dicts of strings."""
-    raw = _with_index(lambda: get_redis().execute_command("FT.AGGREGATE", INDEX_NAME, *args))
-    rows = []
-    for item in raw[1:]:
-        values = [v.decode() if isinstance(v, bytes) else str(v) for v in item]
-        rows.append(dict(zip(values[0::2], values[1::2])))
-    return rows
+    return _with_index(lambda: run_aggregate(get_redis(), args))
 
 
 def num_docs() -> int:
     """Return how many images the index holds, from FT.INFO (costs nothing)."""
-    info = _with_index(lambda: get_redis().ft(INDEX_NAME).info())
-    return int(float(info.get("num_docs", 0)))
+    return _with_index(lambda: index_size(get_redis()))
 
 
 def tag_values(field: str) -> list[str]:
     """Return the distinct values of a TAG field (RediSearch lowercases them)."""
-    values = _with_index(lambda: get_redis().ft(INDEX_NAME).tagvals(field))
-    return sorted(v.decode() if isinstance(v, bytes) else str(v) for v in values)
+    return _with_index(lambda: rows.tag_values(get_redis(), field))
+
+
+class ListHints(dict):
+    """The walk hints the app's listers share (see `server.search.query.Hint`)."""
+
+
+def lister() -> Lister:
+    """Return a Lister bound to the app's index and search timeout."""
+    found = services()
+    return Lister(search, found.settings.search_timeout_ms, found.one(ListHints, ListHints))

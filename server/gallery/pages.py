@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, render_template
 
-from . import search
-from .redis_store import get_redis
+from server.core.services import get_redis, services
+from server.search import SORT_OPTIONS
+
+from . import index as search_index
 
 bp = Blueprint("pages", __name__)
 
@@ -14,5 +16,5 @@ bp = Blueprint("pages", __name__)
 def index() -> str:
     """Render the gallery, or the friendly 503 page when Redis or its index is unavailable."""
     get_redis().ping()
-    search.ensure_ready()
-    return render_template("index.html", page_size=current_app.config["GALLERY_PAGE_SIZE"])
+    search_index.ensure_ready()
+    return render_template("index.html", page_size=services().settings.page_size, sorts=SORT_OPTIONS)

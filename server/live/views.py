@@ -19,15 +19,14 @@ import redis
 from flask import Blueprint, Response, jsonify, request
 
 from pi.contract import CAMERA_NAME_RE
+from server.core.errors import error_response
 
-from . import live
-from .errors import error_response
-from .live import Frame, LiveHub, TooManyViewers, Viewer
+from . import get_hub
+from .hub import Frame, LiveHub, TooManyViewers, Viewer
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("live", __name__)
-bp.record_once(lambda state: live.init_app(state.app))
 bp.openapi_paths = {
     "/api/live": {"get": {
         "summary": "Every camera with its live status; watch=1 keeps them all subscribed.",
@@ -100,7 +99,7 @@ def _camera_problem(hub: LiveHub, camera: str) -> Response | None:
 @bp.get("/live/<camera>.mjpg")
 def stream(camera: str) -> Response:
     """Stream a camera's preview frames as MJPEG until the client goes away."""
-    hub = live.get_hub()
+    hub = get_hub()
     problem = _camera_problem(hub, camera)
     if problem is not None:
         return problem
@@ -122,7 +121,7 @@ def stream(camera: str) -> Response:
 @bp.get("/live/<camera>.jpg")
 def snapshot(camera: str) -> Response:
     """Return a camera's newest frame (and keep the camera subscribed for a while)."""
-    hub = live.get_hub()
+    hub = get_hub()
     problem = _camera_problem(hub, camera)
     if problem is not None:
         return problem
@@ -142,7 +141,7 @@ def snapshot(camera: str) -> Response:
 @bp.get("/api/live")
 def statuses() -> Response:
     """List every camera with its live status; `watch=1` keeps them all subscribed."""
-    hub = live.get_hub()
+    hub = get_hub()
     watch = request.args.get("watch", "0")
     if watch not in ("0", "1"):
         return _error(400, "bad_parameter", "watch must be 0 or 1, e.g. /api/live?watch=1.",
@@ -171,7 +170,7 @@ def statuses() -> Response:
 @bp.get("/api/live/<camera>")
 def camera_status(camera: str) -> Response:
     """Return one camera's live status: online, frame age, viewers."""
-    hub = live.get_hub()
+    hub = get_hub()
     known = _known(hub, camera)
     if known is None:
         item = hub.status(camera) if CAMERA_NAME_RE.match(camera) else None

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import difflib
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from pi import contract
+from server.core.services import services
 
-from .redis_store import get_redis
-from .timelapse import (
+from .engine import (
     DEFAULT_FPS,
     DEFAULT_SIZE,
     FPS_MAX,
@@ -38,7 +37,7 @@ from .timelapse import (
     parse_size,
     parse_time,
 )
-from .timelapse_jobs import JobBusy, TimelapseJobs, is_valid_job_id
+from .jobs import JobBusy, TimelapseJobs, is_valid_job_id
 
 logger = logging.getLogger(__name__)
 
@@ -107,22 +106,15 @@ bp.openapi_paths = {
 
 STREAM_CHUNK = 256 * 1024
 DEFAULT_SPAN = 86400.0
-_jobs_lock = threading.Lock()
 
 
 def get_jobs() -> TimelapseJobs:
-    """Return this app's job runner, made on first use from the app's config."""
-    app = current_app
-    jobs = app.extensions.get("timelapse_jobs")
-    if jobs is None:
-        with _jobs_lock:
-            jobs = app.extensions.get("timelapse_jobs")
-            if jobs is None:
-                jobs = TimelapseJobs(get_redis(), max_frames=int(app.config["TIMELAPSE_MAX_FRAMES"]),
-                                     result_ttl=int(app.config["TIMELAPSE_TTL"]),
-                                     tmp_dir=app.config.get("TIMELAPSE_TMPDIR"))
-                app.extensions["timelapse_jobs"] = jobs
-    return jobs
+    """Return this app's job runner, made on first use from the app's settings."""
+    found = services()
+    settings = found.settings
+    return found.one(TimelapseJobs, lambda: TimelapseJobs(
+        found.redis, max_frames=settings.timelapse_max_frames, result_ttl=settings.timelapse_ttl,
+        tmp_dir=settings.timelapse_tmpdir))
 
 
 def _error(status: int, code: str, message: str, parameter: str | None = None, *,
