@@ -80,7 +80,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"browser tests: SKIPPED, {CHROMIUM} is not installed (apt-get install chromium)"
 
 
-# --- Capture daemon (issue 3) ----------------------------------------------------------
+# --- Capture daemon -------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def run_daemon(tmp_path: Path) -> Iterator:
         handle.stop()
 
 
-# --- Gallery (issue 4) -------------------------------------------------------------------
+# --- Gallery ----------------------------------------------------------------------------
 
 GALLERY_CSRF = "test-csrf-token"
 

@@ -37,7 +37,7 @@ _SORT = _param("sort", "Order of the listing.",
 _ERROR = {"description": "Error: `{\"error\": {\"code\", \"message\", \"parameter\"}}`.",
           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _JSON = {"application/json": {"schema": {"type": "object"}}}
-_CSRF = [{"csrfToken": []}]
+_CSRF: list[dict[str, list[str]]] = [{"csrfToken": []}]
 
 
 #: What any Redis-backed route answers when Redis refuses (502) or is full (507).

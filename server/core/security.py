@@ -21,6 +21,7 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.wrappers import Response as BaseResponse
 
 from .errors import error_response
 from .services import services
@@ -63,7 +64,7 @@ def login_enabled() -> bool:
     return bool(services().settings.password)
 
 
-def _guard() -> Response | None:
+def _guard() -> BaseResponse | None:
     if login_enabled() and request.endpoint not in PUBLIC_ENDPOINTS and not session.get("user"):
         if request.path.startswith("/api/") or request.method not in SAFE_METHODS:
             return error_response(401, "login_required",
@@ -96,7 +97,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> BaseResponse | str:
     """Show the login form, or check the password."""
     if not login_enabled():
         return redirect(url_for("pages.index"))
@@ -117,7 +118,7 @@ def login() -> Response | str:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     """Forget the login."""
     session.clear()
     return redirect(url_for("auth.login") if login_enabled() else url_for("pages.index"))

@@ -76,10 +76,11 @@ def _items(client: redis.Redis, entries: list[tuple[str, StreamEntry | None]], f
         pipe.hmget(KEY_PREFIX + entry.image_id, list(METADATA_FIELDS))
     stored = iter(pipe.execute() if wanted else [])
     out: list[tuple[str, dict | None]] = []
-    for sid, entry in entries:
-        if entry is None:
+    for sid, maybe in entries:
+        if maybe is None:
             out.append((sid, None))
             continue
+        entry = maybe
         values = next(stored)
         fields = {name: value for name, value in zip(METADATA_FIELDS, values) if value is not None}
         if not fields.get("timestamp"):

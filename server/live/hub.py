@@ -36,7 +36,7 @@ _JPEG_MAGIC = b"\xff\xd8"
 #: While Redis is marked down and no reader runs to notice its return, status calls PING it
 #: at most this often.
 PROBE_INTERVAL = 1.0
-#: How long the list of cameras (a SCAN over the keyspace) is reused.
+#: How long the list of cameras (the `cameras` registry and their heartbeats) is reused.
 DIRECTORY_MAX_AGE = 5.0
 
 
@@ -380,7 +380,7 @@ class LiveHub:
             if not feed.viewers and now >= feed.keep_until:
                 del self._feeds[feed.camera]
                 del self._by_channel[feed.channel.encode()]
-                if feed.fresh(self.offline_after):
+                if feed.latest is not None and feed.fresh(self.offline_after):
                     self._lapsed[feed.camera] = feed.latest
         if self._stopping or not self._feeds:
             self._thread = None

@@ -12,7 +12,7 @@ import functools
 import io
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import redis
@@ -27,7 +27,7 @@ from .hub import Frame, LiveHub, TooManyViewers, Viewer
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("live", __name__)
-bp.openapi_paths = {
+bp.openapi_paths = {  # type: ignore[attr-defined]
     "/api/live": {"get": {
         "summary": "Every camera with its live status; watch=1 keeps them all subscribed.",
         "parameters": [{"name": "watch", "in": "query", "required": False,
@@ -80,7 +80,7 @@ def _known(hub: LiveHub, camera: str) -> bool | None:
     if camera in hub.cameras():
         return True
     try:
-        # A camera that just started: look again, but SCAN at most once a second for it.
+        # A camera that just started: look again, but read the registry at most once a second for it.
         return camera in hub.directory() or camera in hub.directory(max_age=1.0)
     except (redis.ConnectionError, redis.TimeoutError):
         return None
@@ -204,6 +204,8 @@ class MjpegStream:
         self._disconnected = client_disconnected or (lambda: False)
         self._parts = self._generate()
 
+    _parts: Generator[bytes, None, None]
+
     def __iter__(self) -> Iterator[bytes]:
         return self._parts
 
@@ -212,7 +214,7 @@ class MjpegStream:
         self._parts.close()
         self.viewer.close()
 
-    def _generate(self) -> Iterator[bytes]:
+    def _generate(self) -> Generator[bytes, None, None]:
         viewer = self.viewer
         try:
             yield f"--{BOUNDARY}\r\n".encode()

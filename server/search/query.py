@@ -8,6 +8,7 @@ costs what page 1 costs, at any store size (see `Lister`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -64,7 +65,7 @@ class Order:
         """Sort rows in this order, in Python (for groups RediSearch returned unordered)."""
         out = sorted(rows, key=lambda row: row.image_id, reverse=self.id_desc)
         for level in reversed(self.levels):
-            out.sort(key=lambda row, f=level.field: row.number(f), reverse=level.desc)
+            out.sort(key=functools.partial(_number_of, level.field), reverse=level.desc)
         return out
 
 
@@ -417,6 +418,10 @@ class Lister:
             return COUNT_CAP, False
         _, total = self.search(search_query(parts, None, 0, self.timeout_ms, fields=()))
         return total, True
+
+
+def _number_of(field: str, row: Row) -> float:
+    return row.number(field)
 
 
 def _span(cur: float, cur_open: bool, edge: float, edge_open: bool, sign: float

@@ -59,7 +59,7 @@ def run_search(client: redis.Redis, query: Query) -> tuple[list[Row], int]:
             items = raw[i] or []
             i += 1
             fields = {_text(k): _text(v) for k, v in zip(items[0::2], items[1::2]) if v is not None}
-        if sort_key and sort_key.startswith("#"):
+        if sort_field and sort_key and sort_key.startswith("#"):
             fields[sort_field] = repr(float(sort_key[1:]))
         rows.append(Row(key[len(KEY_PREFIX):], fields))
     _make_exact(client, rows, skip=sort_field)

@@ -51,7 +51,7 @@ _STATE = {"description": "The job's state: `status` (running, saving, done, fail
           "content": {"application/json": {"schema": {"type": "object"}}}}
 _JOB_ID = {"name": "job_id", "in": "path", "required": True, "description": "The job's id.",
            "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"}}
-_CSRF = [{"csrfToken": []}]
+_CSRF: list[dict[str, list[str]]] = [{"csrfToken": []}]
 _START_BODY = {"required": True, "content": {"application/json": {"schema": {
     "type": "object",
     "properties": {
@@ -69,7 +69,7 @@ _START_BODY = {"required": True, "content": {"application/json": {"schema": {
     },
     # Any other key is refused with a 400 naming it (a misspelt option must not be ignored).
     "additionalProperties": False}}}}
-bp.openapi_paths = {
+bp.openapi_paths = {  # type: ignore[attr-defined]
     "/api/timelapse": {"post": {
         "summary": "Start a time-lapse job (one runs at a time per gallery process).",
         "parameters": [], "security": _CSRF, "requestBody": _START_BODY,

@@ -1,5 +1,6 @@
-"""Fixes from QA: unknown API keys refused, the CLI's -o checked and its file mode, and the
-burn-in moved to the top of the frame, clear of a player's controls."""
+"""Time-lapse inputs and output: unknown request keys are refused naming the accepted ones,
+the CLI checks -o and gives the movie the usual file mode, and the burn-in caption sits at
+the top of the frame, clear of a player's controls, readable on bright and dark frames."""
 
 from __future__ import annotations
 

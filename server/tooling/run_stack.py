@@ -1,12 +1,20 @@
 """`make run`: a Redis with the search module, capture daemons on simulated cameras, the gallery.
 
-With REDIS_URL set, that Redis is used and nothing is started for it; otherwise the
-embedded Redis runs on 127.0.0.1 with its data in redisdata/. Ctrl-C stops all of it,
-the Redis last, so nothing captured is lost. Settings (environment or .env):
+Run as `python -m server.tooling.run_stack`. With REDIS_URL set, that Redis is used and
+nothing is started for it; otherwise the embedded Redis runs on 127.0.0.1 with its data
+in redisdata/. Ctrl-C stops all of it, the Redis last, so nothing captured is lost.
+Settings (environment or .env):
 
   DEMO_CAMERAS       simulated cameras to run, name:seconds,...   (garden:5,porch:8)
   DEMO_IMAGE_EXPIRY  seconds each demo image lives                 (3600)
   GALLERY_PORT       the gallery's port                            (5000)
+  REDIS_PORT         the embedded Redis's port                     (6379)
+  REDIS_DATA_DIR     the embedded Redis's data folder              (redisdata/)
+  REDIS_MAXMEMORY    the embedded Redis's memory budget            (256mb)
+
+A camera that exits stops alone (the gallery shows it offline); the gallery or the Redis
+stopping stops everything. The embedded Redis is reused only when it is this project's
+(see `server.tooling.embedded_redis`).
 
 Any capture setting (pi/env.example) set in the environment applies to the demo cameras;
 otherwise they take 1920x1080 pictures on interval and motion triggers, in a simulated day
@@ -24,16 +32,14 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import redis
+from dotenv import load_dotenv
 
-import redis  # noqa: E402
-from dotenv import load_dotenv  # noqa: E402
+from pi.contract import CAMERA_NAME_RE, SearchModuleMissing, ensure_index
+from pi.redis_connection import connect, redact_url
+from server.tooling import embedded_redis
 
-from pi.contract import CAMERA_NAME_RE, SearchModuleMissing, ensure_index  # noqa: E402
-from pi.redis_connection import connect, redact_url  # noqa: E402
-from server.tooling import embedded_redis  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 logger = logging.getLogger("run")
 
 DEFAULT_CAMERAS = "garden:5,porch:8"
@@ -172,9 +178,19 @@ def main() -> int:
         cli_hint = f"  (redis-cli -p {server.port})" if server else ""
         print(f"\n  Gallery:  http://127.0.0.1:{port}/\n  Redis:    {redact_url(url)}{cli_hint}\n"
               "  Stop:     Ctrl-C\n", flush=True)
+        stopped: set[str] = set()
         while not stop.wait(0.5):
             for child in children:
-                if child.process is not None and child.process.poll() is not None:
+                if child.name in stopped or child.process is None or child.process.poll() is None:
+                    continue
+                stopped.add(child.name)
+                if child.name.startswith("capture["):
+                    # One camera stopping is what the gallery's offline state is for: the
+                    # other cameras and the gallery go on.
+                    logger.warning("%s exited with code %s; the other cameras and the gallery go "
+                                   "on (the gallery shows it offline)", child.name,
+                                   child.process.returncode)
+                else:
                     logger.error("%s exited with code %s; stopping everything",
                                  child.name, child.process.returncode)
                     code = 1
