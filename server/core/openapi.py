@@ -1,165 +1,197 @@
-"""The OpenAPI 3.1 document served at /api/openapi.json.
+"""The API's one declaration: marshmallow schemas read requests, shape responses, and make
+the OpenAPI 3.1 document served at /api/openapi.json (flask-smorest + apispec).
 
-Other blueprints add their own routes by setting `bp.openapi_paths = {path: {method: ...}}`;
-a test checks that every /api/ route of the app appears here, and nothing else.
+Why flask-smorest: it keeps plain Flask blueprints, error handlers and `url_for` names (the
+gallery's login, CSRF and error pages stay as they are), and builds the document from the
+same marshmallow schemas that parse the arguments (webargs) and dump the responses, so the
+document cannot drift from the code. APIFlask would replace the app class and its error
+format, and pydantic-based tools would add a second modelling library beside marshmallow.
+
+Parameters are read by `Param` fields that call the project's own parse functions, so an
+error still names the parameter and the fix (`?limit=0`: "limit must be a whole number
+from 1 to 100; got '0'."), as a 400 `{"error": {"code", "message", "parameter"}}`.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NoReturn
 
-from flask import Flask
+import flask
+import marshmallow as ma
+from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from webargs.flaskparser import FlaskParser
 
-from .settings import MAX_PAGE_SIZE
+from server.search import BadParameter
 
-
-def _param(name: str, description: str, schema: dict[str, Any], where: str = "query",
-           required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": required, "description": description,
-            "schema": schema}
-
-
-_ID = _param("image_id", "Image id: the key without `image:`, e.g. `garden:1700000000000-ab12` "
-             "or the reference's `1700000000`.", {"type": "string"}, "path", True)
-_FILTER = [
-    _param("since", "Only images taken at or after this Unix time (seconds).", {"type": "number"}),
-    _param("until", "Only images taken at or before this Unix time (seconds).", {"type": "number"}),
-    _param("camera", "Only this camera.", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}),
-    _param("trigger", "Only this trigger (interval, sensor, motion, manual).",
-           {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}),
-    _param("lux_min", "Only images at least this bright.", {"type": "number"}),
-    _param("lux_max", "Only images at most this bright.", {"type": "number"}),
-]
-_SORT = _param("sort", "Order of the listing.",
-               {"type": "string", "enum": ["newest", "oldest", "brightest", "darkest"],
-                "default": "newest"})
-_ERROR = {"description": "Error: `{\"error\": {\"code\", \"message\", \"parameter\"}}`.",
-          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-_JSON = {"application/json": {"schema": {"type": "object"}}}
-_CSRF: list[dict[str, list[str]]] = [{"csrfToken": []}]
-
-
-#: What any Redis-backed route answers when Redis refuses (502) or is full (507).
-REDIS_ERRORS: dict[str, Any] = {
-    "502": {"description": "Redis refused the request; `message` says why and how to fix it.",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-    "507": {"description": "Redis is full (maxmemory); `message` names the fixes.",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+#: Error statuses and what each means for any /api/ route (see core/errors.py).
+ERROR_DESCRIPTIONS = {
+    400: "A parameter is wrong; `parameter` names it and `message` says how to fix it.",
+    401: "A password protects the gallery (GALLERY_PASSWORD): log in at /login first.",
+    403: "The request lacks the page's CSRF token (X-CSRF-Token).",
+    404: "No such image, job or camera (expired, deleted, or never there).",
+    409: "The request conflicts with the current state; `message` says which.",
+    502: "Redis refused the request; `message` says why and how to fix it.",
+    503: "Redis is unreachable, loading, or lacks the search module; `message` names the fix.",
+    507: "Redis is full (maxmemory); `message` names the fixes.",
 }
+#: Every /api/ route may meet these (login, Redis away, Redis refusing, Redis full).
+ALWAYS = (401, 502, 503, 507)
 
 
-def _ok(description: str, content: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"description": description, "content": content or _JSON}
+class ErrorBody(ma.Schema):
+    """What went wrong: a short code, one sentence naming the fix, and the parameter."""
+
+    code = ma.fields.String(required=True)
+    message = ma.fields.String(required=True)
+    parameter = ma.fields.String()
+    accepted = ma.fields.List(ma.fields.String(), metadata={
+        "description": "For an unknown setting: the settings that are accepted."})
 
 
-def _op(summary: str, responses: dict[str, Any], parameters: list | None = None,
-        **extra: Any) -> dict[str, Any]:
-    out = {"summary": summary, "parameters": parameters or [], "responses": responses}
-    out.update(extra)
-    return out
+class Error(ma.Schema):
+    """`{"error": {...}}`, the body of every error answer."""
+
+    error = ma.fields.Nested(ErrorBody, required=True)
 
 
-PATHS: dict[str, dict[str, Any]] = {
-    "/api/images": {"get": _op(
-        "List images (keyset paging; never returns image data).",
-        {"200": _ok("A page of images, the next cursor, and on the first page the count "
-                    "(`exact` false means at least that many)."),
-         "400": _ERROR, "503": _ERROR},
-        [*_FILTER, _SORT,
-         _param("limit", "Page size.", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}),
-         _param("cursor", "`next_cursor` of the previous page.", {"type": "string"})],
-    )},
-    "/api/images/{image_id}": {
-        "get": _op("One image's metadata: every field, time to live, URLs.",
-                   {"200": _ok("The image's metadata."), "404": _ERROR, "503": _ERROR}, [_ID]),
-        "delete": _op("Delete an image.", {"200": _ok("Deleted."), "403": _ERROR, "404": _ERROR},
-                      [_ID], security=_CSRF),
-    },
-    "/api/images/{image_id}/image": {"get": _op(
-        "The full image, with ETag and immutable caching; 304 on a matching If-None-Match.",
-        {"200": _ok("The image bytes.", {"image/jpeg": {}}), "304": {"description": "Not modified."},
-         "404": _ERROR},
-        [_ID, _param("download", "1 to download it with a file name.", {"type": "string"})],
-    )},
-    "/api/images/{image_id}/thumbnail": {"get": _op(
-        "The thumbnail; made and cached on first request for hashes without one.",
-        {"200": _ok("The thumbnail bytes.", {"image/jpeg": {}}), "304": {"description": "Not modified."},
-         "404": _ERROR},
-        [_ID],
-    )},
-    "/api/images/{image_id}/neighbors": {"get": _op(
-        "The previous and next image under a filter and sort (for arrow keys).",
-        {"200": _ok("`previous` and `next`, each an image or null."), "400": _ERROR, "404": _ERROR},
-        [_ID, *_FILTER, _SORT],
-    )},
-    "/api/images/{image_id}/keep": {"post": _op(
-        "Keep an image for ever (PERSIST).",
-        {"200": _ok("Kept; `previous_expires_at` is when it would have expired."), "403": _ERROR,
-         "404": _ERROR},
-        [_ID], security=_CSRF,
-    )},
-    "/api/images/{image_id}/expire": {"post": _op(
-        "Undo keep: expire the image at the given time again.",
-        {"200": _ok("The expiry set."), "400": _ERROR, "403": _ERROR, "404": _ERROR},
-        [_ID], security=_CSRF,
-        requestBody={"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["expires_at"],
-            "properties": {"expires_at": {"type": "number"}}}}}},
-    )},
-    "/api/stats": {"get": _op("Image count, Redis memory used and maxmemory, oldest and newest.",
-                              {"200": _ok("The stats."), "503": _ERROR})},
-    "/api/cameras": {"get": _op("Cameras with online state (heartbeat) and last capture.",
-                                {"200": _ok("The cameras."), "503": _ERROR})},
-    "/api/facets": {"get": _op("The camera and trigger values to filter on.",
-                               {"200": _ok("The values."), "503": _ERROR})},
-    "/api/chart": {"get": _op(
-        "Average, min and max lux per time bucket (FT.AGGREGATE).",
-        {"200": _ok("The buckets."), "400": _ERROR, "503": _ERROR},
-        [*_FILTER, _param("buckets", "About how many buckets.",
-                          {"type": "integer", "minimum": 2, "maximum": 500})],
-    )},
-    "/api/events": {"get": _op(
-        "New images as Server-Sent Events; event ids are stream ids (send Last-Event-ID to resume).",
-        {"200": _ok("An event stream.", {"text/event-stream": {}}), "400": _ERROR, "503": _ERROR},
-        [_param("since", "Stream id to resume after (the list's `stream_id`).", {"type": "string"}),
-         _param("Last-Event-ID", "Stream id to resume after.", {"type": "string"}, "header")],
-    )},
-    "/api/openapi.json": {"get": _op("This document.", {"200": _ok("OpenAPI 3.1.")})},
-    "/healthz": {"get": _op(
-        "Health: Redis reachable, search module present, index present.",
-        {"200": _ok("Healthy."), "503": _ok("Not healthy; `message` says why and how to fix it.")},
-        security=[],
-    )},
-}
+class Param(ma.fields.Field):
+    """A parameter read by one of the project's parse functions.
+
+    `parse` gets the value (stripped text for query parameters; empty means absent) and
+    returns it parsed, raising BadParameter with the message users see. `schema` is its
+    JSON schema for the document.
+    """
+
+    def __init__(self, parse: Callable[[Any], Any], schema: Mapping[str, Any], *,
+                 description: str = "", strip: bool = True, **kwargs: Any) -> None:
+        metadata = {**schema, "description": description, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+        self.parse = parse
+        self.strip = strip
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if self.strip:
+            value = str(value).strip()
+            if not value:
+                return None
+        try:
+            return self.parse(value)
+        except BadParameter as exc:
+            raise ma.ValidationError(exc.message, field_name=exc.parameter) from None
 
 
-def document(app: Flask) -> dict[str, Any]:
-    """Return the OpenAPI document: these paths plus those other blueprints declare."""
-    paths = copy.deepcopy(PATHS)
-    for blueprint in app.blueprints.values():
-        for path, ops in copy.deepcopy(getattr(blueprint, "openapi_paths", {})).items():
-            paths.setdefault(path, {}).update(ops)
-    for path, ops in paths.items():
-        if path.startswith("/api/"):  # every API route reads Redis, so may meet these
-            for op in ops.values():
-                for code, response in REDIS_ERRORS.items():
-                    op["responses"].setdefault(code, response)
-    security_schemes: dict[str, Any] = {
-        "csrfToken": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
-                      "description": "The page's <meta name=\"csrf-token\">; needed for POST and DELETE."},
-    }
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Pi camera gallery API", "version": "1.0.0",
-                 "description": "Images captured by Raspberry Pi cameras, stored in Redis. "
-                                "When GALLERY_PASSWORD is set, log in at /login first."},
-        "paths": dict(sorted(paths.items())),
-        "components": {
-            "securitySchemes": security_schemes,
-            "schemas": {"Error": {"type": "object", "properties": {"error": {
-                "type": "object", "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                               "parameter": {"type": "string"}}}}}},
-        },
-    }
+class Parser(FlaskParser):
+    """webargs' parser, but a bad parameter is the API's 400 naming the first bad one."""
+
+    def handle_error(self, error: ma.ValidationError, req: flask.Request, schema: ma.Schema, *,
+                     error_status_code: int | None, error_headers: Mapping[str, str] | None
+                     ) -> NoReturn:
+        messages: Any = error.messages
+        while isinstance(messages, dict) and len(messages) == 1 and next(iter(messages)) in (
+                "query", "json", "headers", "form"):
+            messages = next(iter(messages.values()))
+        order = list(schema.fields)
+        if isinstance(messages, dict) and messages:
+            name = min(messages, key=lambda n: order.index(n) if n in order else len(order))
+            if name == "_schema" and order:
+                # Not an object at all (e.g. a JSON list): name the first setting it needs.
+                first = schema.fields[order[0]]
+                message = first.error_messages.get("required") or _first(messages[name])
+                raise BadParameter(first.data_key or order[0], str(message).format())
+            raise BadParameter(str(name), _first(messages[name]))
+        raise BadParameter("body", _first(messages))
+
+
+def _first(messages: Any) -> str:
+    while isinstance(messages, list | tuple | dict) and messages:
+        messages = messages[0] if not isinstance(messages, dict) else next(iter(messages.values()))
+    return str(messages)
+
+
+class Blueprint(SmorestBlueprint):
+    """A flask-smorest blueprint whose argument errors are the API's 400s."""
+
+    ARGUMENTS_PARSER = Parser()
+
+    def errors(self, *codes: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Document these error answers (besides those every route may give)."""
+        def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+            for code in codes:
+                func = self.alt_response(code, schema=Error, description=ERROR_DESCRIPTIONS[code])(func)
+            return func
+        return decorate
+
+    def undocumented(self, rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a route that is not part of the JSON API (pages, media streams)."""
+        def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+            flask.Blueprint.add_url_rule(self, rule, options.pop("endpoint", None), func, **options)
+            return func
+        return decorate
+
+
+class _Api(Api):
+    DEFAULT_ERROR_RESPONSE_NAME = None  # errors are documented per route (see `document`)
+    ERROR_SCHEMA = Error
+
+
+def init_app(app: flask.Flask) -> Api:
+    """Create the app's API (document only; /api/openapi.json is served by the gallery)."""
+    app.config.setdefault("API_TITLE", "Pi camera gallery API")
+    app.config.setdefault("API_VERSION", "1.0.0")
+    app.config.setdefault("OPENAPI_VERSION", "3.1.0")
+    api = _Api(app, spec_kwargs={"info": {
+        "description": "Images captured by Raspberry Pi cameras, stored in Redis. When "
+                       "GALLERY_PASSWORD is set, log in at /login first."}})
+    api.spec.components.security_scheme("csrfToken", {
+        "type": "apiKey", "in": "header", "name": "X-CSRF-Token",
+        "description": "The page's <meta name=\"csrf-token\">; needed for POST and DELETE."})
+    app.extensions["pi_camera_api"] = api
+    return api
+
+
+def register(app: flask.Flask, blueprints: Iterable[SmorestBlueprint]) -> None:
+    """Register blueprints with the app and the document."""
+    api: Api = app.extensions["pi_camera_api"]
+    for blueprint in blueprints:
+        api.register_blueprint(blueprint)
+
+
+def document(app: flask.Flask) -> dict[str, Any]:
+    """Return the OpenAPI document, with the answers every /api/ route may give."""
+    api: Api = app.extensions["pi_camera_api"]
+    doc = copy.deepcopy(api.spec.to_dict())
+    doc.setdefault("components", {}).setdefault("schemas", {})
+    for path, ops in doc.get("paths", {}).items():
+        shared = ops.pop("parameters", [])  # path parameters: into each operation
+        for method, op in ops.items():
+            op["parameters"] = [*shared, *op.get("parameters", [])]
+            if method not in ("get", "post", "put", "delete", "patch"):
+                continue
+            op.pop("tags", None)
+            for content in op.get("requestBody", {}).get("content", {}).values():
+                ref = content.get("schema", {}).get("$ref", "")
+                if ref.startswith("#/components/schemas/"):  # request bodies read inline
+                    content["schema"] = copy.deepcopy(doc["components"]["schemas"][ref.split("/")[-1]])
+            responses = op.setdefault("responses", {})
+            # webargs' 422 never happens here: a bad argument is the 400 documented per route.
+            for code in [c for c, r in responses.items() if c in ("default", "422")
+                         or "$ref" in r and r["$ref"].startswith("#/components/responses/")]:
+                del responses[code]
+            if not path.startswith("/api/"):
+                op["security"] = []
+                continue
+            codes = list(ALWAYS) + ([403] if method in ("post", "delete") else [])
+            for code in codes:
+                responses.setdefault(str(code), {
+                    "description": ERROR_DESCRIPTIONS[code],
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+            if method in ("post", "delete"):
+                op.setdefault("security", [{"csrfToken": []}])
+    doc["paths"] = dict(sorted(doc.get("paths", {}).items()))
+    doc["components"].pop("responses", None)
+    doc["components"]["schemas"].pop("PaginationMetadata", None)
+    doc.pop("tags", None)
+    return doc

@@ -10,8 +10,10 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask) -> None:
     """Register the gallery's routes and create the search index if Redis is there."""
+    from server.core import openapi
+
     from . import api, index, pages
 
     app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
+    openapi.register(app, [api.bp])
     index.init_app(app)

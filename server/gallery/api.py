@@ -2,35 +2,37 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Response, current_app, jsonify
 
 from pi.contract import F_LUX, F_TIMESTAMP, INDEX_NAME, has_search_module
-from server.core.errors import bad_parameter, image_not_found
-from server.core.openapi import document
-from server.core.services import get_redis, redis_where, services
-from server.core.settings import MAX_PAGE_SIZE
+from server.core.errors import image_not_found
+from server.core.openapi import Blueprint, document
+from server.core.services import get_redis, redis_where
 from server.search import Cursor, Row
-from server.search.params import parse_cursor, parse_filter, parse_limit, parse_sort
 
-from . import events, images, index
+from . import events, images, index, schemas
 from .chart import chart
 from .index import lister
 from .stats import cameras, facets, stats
 
-bp = Blueprint("api", __name__)
+bp = Blueprint("api", __name__, description="The gallery's JSON API.")
 
 
 @bp.get("/api/images")
-def list_images() -> Response:
-    """List images, newest first by default, with filters and keyset paging."""
-    flt = parse_filter(request.args)
-    sort_name, order = parse_sort(request.args)
-    limit = parse_limit(request.args, services().settings.page_size, MAX_PAGE_SIZE)
-    cursor = parse_cursor(request.args, order)
+@bp.arguments(schemas.ListQuery, location="query", as_kwargs=False)
+@bp.response(200, schemas.ImageList)
+@bp.errors(400)
+def list_images(args: dict[str, Any]) -> dict[str, Any]:
+    """List images, newest first by default, with filters and keyset paging.
+
+    Never returns image data. On the first page, `count` says how many match (`exact`
+    false means at least that many).
+    """
+    flt, sort_name, order = args["filter"], args["sort"], args["order"]
+    limit, cursor = args["limit"], args["cursor"]
     # Read the stream position first: an image stored meanwhile is then both listed and
     # announced (the page drops the duplicate), never neither.
     stream_position = events.latest_id(get_redis())
@@ -50,58 +52,75 @@ def list_images() -> Response:
         else:
             value, exact = lister().count(flt)
             body["count"] = {"value": value, "exact": exact, "total": total}
-    return jsonify(body)
+    return body
 
 
 @bp.get("/api/images/<image_id>")
-def image_detail(image_id: str) -> Response:
-    """Return every metadata field of one image, and its time to live."""
-    return jsonify(images.detail(image_id))
+@bp.response(200, schemas.ImageDetail)
+@bp.errors(404)
+def image_detail(image_id: str) -> dict[str, Any]:
+    """One image's metadata: every field, time to live, URLs."""
+    return images.detail(image_id)
 
 
 @bp.delete("/api/images/<image_id>")
-def image_delete(image_id: str) -> Response:
-    """Delete one image."""
+@bp.response(200, schemas.Deleted)
+@bp.errors(404)
+def image_delete(image_id: str) -> dict[str, Any]:
+    """Delete an image."""
     images.delete(image_id)
-    return jsonify(deleted=image_id)
+    return {"deleted": image_id}
+
+
+_JPEG = {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}
 
 
 @bp.get("/api/images/<image_id>/image")
-def image_original(image_id: str) -> Response:
-    """Serve the full image (`?download=1` adds a file name for saving)."""
-    return images.original(image_id, download=request.args.get("download") in ("1", "true"))
+@bp.arguments(schemas.DownloadQuery, location="query", as_kwargs=False)
+@bp.doc(responses={"200": {"description": "The image bytes (ETag, immutable caching).",
+                           "content": _JPEG},
+                   "304": {"description": "Not modified (If-None-Match matched)."}})
+@bp.errors(404)
+def image_original(args: dict[str, Any], image_id: str) -> Response:
+    """The full image; `?download=1` adds a file name for saving."""
+    return images.original(image_id, download=args.get("download") in ("1", "true"))
 
 
 @bp.get("/api/images/<image_id>/thumbnail")
+@bp.doc(responses={"200": {"description": "The thumbnail bytes.", "content": _JPEG},
+                   "304": {"description": "Not modified (If-None-Match matched)."}})
+@bp.errors(404)
 def image_thumbnail(image_id: str) -> Response:
-    """Serve the thumbnail, made and cached on first request for hashes without one."""
+    """The thumbnail; made and cached on first request for hashes without one."""
     return images.thumbnail(image_id)
 
 
 @bp.post("/api/images/<image_id>/keep")
-def image_keep(image_id: str) -> Response:
-    """Keep an image for ever (PERSIST); the answer says when it would have expired."""
+@bp.response(200, schemas.Kept)
+@bp.errors(404)
+def image_keep(image_id: str) -> dict[str, Any]:
+    """Keep an image for ever (PERSIST); `previous_expires_at` is when it would have expired."""
     previous = images.keep(image_id)
-    return jsonify(id=image_id, kept=True, previous_expires_at=previous)
+    return {"id": image_id, "kept": True, "previous_expires_at": previous}
 
 
 @bp.post("/api/images/<image_id>/expire")
-def image_expire(image_id: str) -> Response:
-    """Give an image an expiry again (undo of keep): JSON body {"expires_at": unix seconds}."""
-    body = request.get_json(silent=True)
-    value = body.get("expires_at") if isinstance(body, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise bad_parameter("expires_at", "expires_at must be a Unix time in seconds in a JSON body, "
-                                          'e.g. {"expires_at": 1700003600}.')
-    when = images.expire_at(image_id, float(value))
-    return jsonify(id=image_id, kept=False, expires_at=when)
+@bp.arguments(schemas.ExpireBody, location="json", as_kwargs=False)
+@bp.response(200, schemas.Expiring)
+@bp.errors(400, 404)
+def image_expire(args: dict[str, Any], image_id: str) -> dict[str, Any]:
+    """Undo keep: expire the image at the given time again (never sooner than 10 s from now)."""
+    when = images.expire_at(image_id, args["expires_at"])
+    return {"id": image_id, "kept": False, "expires_at": when}
 
 
 @bp.get("/api/images/<image_id>/neighbors")
-def image_neighbors(image_id: str) -> Response:
-    """Return the images before and after this one under the given filter and sort."""
-    flt = parse_filter(request.args)
-    _, order = parse_sort(request.args)
+@bp.arguments(schemas.NeighborsQuery, location="query", as_kwargs=False)
+@bp.response(200, schemas.Neighbors)
+@bp.errors(400, 404)
+def image_neighbors(args: dict[str, Any], image_id: str) -> dict[str, Any]:
+    """The previous and next image under a filter and sort (for arrow keys)."""
+    flt, order = args["filter"], args["order"]
     key = images.key_for(image_id)
     ts, lux = get_redis().hmget(key, [F_TIMESTAMP, F_LUX])
     if ts is None:
@@ -114,53 +133,75 @@ def image_neighbors(image_id: str) -> Response:
         try:
             cursor = Cursor.of_row(Row(image_id, fields), order)
         except ValueError:
-            return jsonify(out)
+            return out
         lst = lister()
         for name, direction in (("next", order), ("previous", order.reversed())):
             rows = lst.after(lst.base_parts(flt, direction), direction, cursor, 1)
             out[name] = images.summary(rows[0].image_id, rows[0].fields) if rows else None
-    return jsonify(out)
+    return out
 
 
 @bp.get("/api/stats")
-def api_stats() -> Response:
-    """Return the image count, Redis memory, and the oldest and newest image."""
-    return jsonify(stats())
+@bp.response(200, schemas.Stats)
+def api_stats() -> dict[str, Any]:
+    """Image count, Redis memory used and maxmemory, oldest and newest image."""
+    return stats()
 
 
 @bp.get("/api/cameras")
-def api_cameras() -> Response:
-    """Return each camera with its heartbeat: online or offline, last capture."""
-    return jsonify(cameras=cameras())
+@bp.response(200, schemas.Cameras)
+def api_cameras() -> dict[str, Any]:
+    """Cameras with online state (heartbeat) and last capture."""
+    return {"cameras": cameras()}
 
 
 @bp.get("/api/facets")
-def api_facets() -> Response:
-    """Return the cameras and triggers the filter menus offer."""
-    return jsonify(facets())
+@bp.response(200, schemas.Facets)
+def api_facets() -> dict[str, Any]:
+    """The camera and trigger values to filter on."""
+    return facets()
 
 
 @bp.get("/api/chart")
-def api_chart() -> Response:
-    """Return average, min and max lux per time bucket for the filter (FT.AGGREGATE)."""
-    return jsonify(chart(request.args))
+@bp.arguments(schemas.ChartQuery, location="query", as_kwargs=False)
+@bp.response(200, schemas.Chart)
+@bp.errors(400)
+def api_chart(args: dict[str, Any]) -> dict[str, Any]:
+    """Average, min and max lux per time bucket for the filter (FT.AGGREGATE)."""
+    return chart(args["filter"], args.get("buckets") or 60)
 
 
 @bp.get("/api/events")
-def api_events() -> Response:
-    """Stream new images as Server-Sent Events (resumable with Last-Event-ID)."""
-    return events.stream()
+@bp.arguments(schemas.EventsQuery, location="query", as_kwargs=False)
+@bp.doc(parameters=[{"name": "Last-Event-ID", "in": "header", "required": False,
+                     "description": "Stream id to resume after (sent by EventSource).",
+                     "schema": {"type": "string"}}],
+        responses={"200": {
+            "description": "A text/event-stream. `image` events carry one picture exactly as "
+                           "an item of /api/images (`#/components/schemas/ImageItem`), with "
+                           "its stream id as the event id; `hello` gives the position, "
+                           "`reset` asks to reload, `unavailable` says Redis is away.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+@bp.errors(400)
+def api_events(args: dict[str, Any]) -> Response:
+    """New images as Server-Sent Events, filtered like the list; resumable with Last-Event-ID."""
+    return events.stream(args["filter"], args.get("stream_id") or args.get("position"))
 
 
 @bp.get("/api/openapi.json")
+@bp.doc(responses={"200": {"description": "OpenAPI 3.1.",
+                           "content": {"application/json": {"schema": {"type": "object"}}}}})
 def openapi() -> Response:
-    """Return the OpenAPI document describing this API."""
+    """This document."""
     return jsonify(document(current_app))
 
 
 @bp.get("/healthz")
-def healthz() -> tuple[Response, int]:
-    """Report whether Redis answers, has the search module and has the index (200 or 503)."""
+@bp.response(200, schemas.Health)
+@bp.alt_response(503, schema=schemas.Health, description="Not healthy; `message` says why and "
+                                                         "how to fix it.")
+def healthz() -> tuple[dict[str, Any], int]:
+    """Health: Redis reachable, search module present, index present (200 or 503)."""
     report: dict[str, Any] = {"redis": False, "search_module": False, "index": False}
     client = get_redis()
     try:
@@ -182,7 +223,7 @@ def healthz() -> tuple[Response, int]:
     report["status"] = "ok" if healthy else "unavailable"
     if not healthy:
         report["message"] = _health_message(report)
-    return jsonify(report), 200 if healthy else 503
+    return report, 200 if healthy else 503
 
 
 def _health_message(report: dict[str, Any]) -> str:

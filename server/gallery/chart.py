@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 from pi.contract import F_LUX, F_TIMESTAMP
 from server.core.services import services
 from server.search import SORTS, ImageFilter, filter_parts
-from server.search.params import parse_filter, parse_int
 from server.search.query import EXACT_DIALECT
 
 from . import index
@@ -45,10 +43,8 @@ def chart_args(flt: ImageFilter, step: int, max_buckets: int, timeout_ms: int) -
     ]
 
 
-def chart(args: Mapping[str, str]) -> dict[str, Any]:
+def chart(flt: ImageFilter, wanted: int) -> dict[str, Any]:
     """Return average, min and max lux per time bucket for the filter (FT.AGGREGATE)."""
-    flt = parse_filter(args)
-    wanted = parse_int(args, "buckets", 60, 2, 500)
     since, until = flt.since, flt.until
     if since is None or until is None:
         lst = lister()

@@ -23,8 +23,8 @@ from flask import Response, request, stream_with_context
 
 from pi.contract import KEY_PREFIX, METADATA_FIELDS, STREAM_KEY, ImageRecord, StreamEntry
 from server.core.services import get_redis, services
-from server.search import ImageFilter, parse_filter
-from server.search.params import is_stream_id, stream_id
+from server.search import ImageFilter
+from server.search.params import stream_id
 
 from .images import summary
 
@@ -94,13 +94,10 @@ def _items(client: redis.Redis, entries: list[tuple[str, StreamEntry | None]], f
     return out
 
 
-def stream() -> Response:
-    """Return the text/event-stream response for GET /api/events."""
-    position = request.args.get("since") if is_stream_id(request.args.get("since")) else None
-    args = {k: v for k, v in request.args.items() if not (k == "since" and position)}
-    flt = parse_filter(args)
-    last = (stream_id(request.headers.get("Last-Event-ID"), "Last-Event-ID")
-            or stream_id(request.args.get("stream_id"), "stream_id") or position)
+def stream(flt: ImageFilter, position: str | None) -> Response:
+    """Return the text/event-stream response for GET /api/events: images matching `flt`
+    after the stream id in Last-Event-ID, else `position`, else the newest."""
+    last = stream_id(request.headers.get("Last-Event-ID"), "Last-Event-ID") or position
     client = get_redis()
     if last is None:
         last = latest_id(client)  # raises (a 503) when Redis is down, before streaming starts

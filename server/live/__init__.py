@@ -14,9 +14,11 @@ __all__ = ["Frame", "LiveHub", "TooManyViewers", "Viewer", "get_hub", "init_app"
 
 def init_app(app: Flask) -> None:
     """Register the live routes (the hub starts with the first viewer)."""
+    from server.core import openapi
+
     from . import views
 
-    app.register_blueprint(views.bp)
+    openapi.register(app, [views.bp])
 
 
 def get_hub(app: Flask | None = None) -> LiveHub:

@@ -15,29 +15,57 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+import marshmallow as ma
 import redis
-from flask import Blueprint, Response, jsonify, request
+from flask import Response, jsonify, request
+from marshmallow import fields
 
 from pi.contract import CAMERA_NAME_RE
 from server.core.errors import error_response
+from server.core.openapi import Blueprint
 
 from . import get_hub
 from .hub import Frame, LiveHub, TooManyViewers, Viewer
 
 logger = logging.getLogger(__name__)
 
-bp = Blueprint("live", __name__)
-bp.openapi_paths = {  # type: ignore[attr-defined]
-    "/api/live": {"get": {
-        "summary": "Every camera with its live status; watch=1 keeps them all subscribed.",
-        "parameters": [{"name": "watch", "in": "query", "required": False,
-                        "schema": {"type": "string", "enum": ["0", "1"]}}],
-        "responses": {"200": {"description": "The cameras."}, "400": {"description": "Bad watch."}}}},
-    "/api/live/{camera}": {"get": {
-        "summary": "One camera's live status: online, frame age, viewers.",
-        "parameters": [{"name": "camera", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "The status."}, "404": {"description": "Unknown camera."}}}},
-}
+bp = Blueprint("live", __name__, description="Live view.")
+
+
+class LiveStatus(ma.Schema):
+    """What a page shows about one camera's live view."""
+
+    camera = fields.String(required=True)
+    online = fields.Boolean(required=True)
+    frame_age = fields.Float(required=True, allow_none=True)
+    frame_seq = fields.Integer(required=True, allow_none=True)
+    frame_bytes = fields.Integer(required=True, allow_none=True)
+    viewers = fields.Integer(required=True)
+    subscribed = fields.Boolean(required=True)
+
+
+class LiveCamera(LiveStatus):
+    host = fields.String(required=True, allow_none=True)
+    last_capture = fields.Float(required=True, allow_none=True)
+
+
+class LiveCameraStatus(LiveStatus):
+    redis = fields.String(required=True, metadata={"enum": ["ok", "down"]})
+
+
+class LiveList(ma.Schema):
+    cameras = fields.List(fields.Nested(LiveCamera), required=True)
+    redis = fields.String(required=True, metadata={"enum": ["ok", "down"]})
+    offline_after = fields.Float(required=True)
+
+
+class WatchQuery(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    watch = fields.String(metadata={"enum": ["0", "1"], "description": "1 keeps every camera "
+                                                                       "subscribed."})
+
 
 BOUNDARY = "frame"
 #: With no new frame for this long, a stream re-sends its last part: a write is how a
@@ -96,7 +124,7 @@ def _camera_problem(hub: LiveHub, camera: str) -> Response | None:
     return None
 
 
-@bp.get("/live/<camera>.mjpg")
+@bp.undocumented("/live/<camera>.mjpg", methods=["GET"])
 def stream(camera: str) -> Response:
     """Stream a camera's preview frames as MJPEG until the client goes away."""
     hub = get_hub()
@@ -118,7 +146,7 @@ def stream(camera: str) -> Response:
     return response
 
 
-@bp.get("/live/<camera>.jpg")
+@bp.undocumented("/live/<camera>.jpg", methods=["GET"])
 def snapshot(camera: str) -> Response:
     """Return a camera's newest frame (and keep the camera subscribed for a while)."""
     hub = get_hub()
@@ -139,6 +167,11 @@ def snapshot(camera: str) -> Response:
 
 
 @bp.get("/api/live")
+@bp.doc(parameters=[{"name": "watch", "in": "query", "required": False,
+                     "description": "1 keeps every camera subscribed.",
+                     "schema": {"type": "string", "enum": ["0", "1"]}}])
+@bp.response(200, LiveList)
+@bp.errors(400)
 def statuses() -> Response:
     """List every camera with its live status; `watch=1` keeps them all subscribed."""
     hub = get_hub()
@@ -168,6 +201,8 @@ def statuses() -> Response:
 
 
 @bp.get("/api/live/<camera>")
+@bp.response(200, LiveCameraStatus)
+@bp.errors(404)
 def camera_status(camera: str) -> Response:
     """Return one camera's live status: online, frame age, viewers."""
     hub = get_hub()

@@ -10,6 +10,8 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask) -> None:
     """Register the time-lapse routes (the job runner is made on first use)."""
+    from server.core import openapi
+
     from . import views
 
-    app.register_blueprint(views.bp)
+    openapi.register(app, [views.bp])
