@@ -1,11 +1,12 @@
 """The Pi camera's server side, one folder per wing:
 
 - `search/`    the query kit: filters and sorts declared once, FT query text, keyset paging, counting
-- `core/`      the web app's base: settings, services, errors, security, OpenAPI, `pi-gallery`
+- `core/`      the web app's base: settings, services, errors, security, OpenAPI
 - `gallery/`   the gallery: JSON API, page, images, events, stats, chart
 - `timelapse/` time-lapse engine, background jobs, routes, CLI
 - `live/`      the live view: hub and MJPEG routes
-- `tooling/`   the embedded Redis launcher (not gallery code)
+- `tooling/`   the embedded Redis launcher and the `make run` supervisor (not gallery code)
+- `app.py`     `create_app`, the one module that knows every wing; `serve.py`: `pi-gallery`
 
 Importing `server` imports no Flask: Flask-free processes (`python -m server.<worker>`) live
 beside the web wings. `create_app()` is the gallery's application factory.
@@ -13,14 +14,15 @@ beside the web wings. `create_app()` is the gallery's application factory.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from flask import Flask
+__all__ = ["create_app"]
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Create and configure the gallery app (see `server.core.app.create_app`)."""
-    from .core.app import create_app as factory
+def __getattr__(name: str) -> Any:
+    """Give `server.create_app` (server/app.py) on first use, so `import server` loads no Flask."""
+    if name == "create_app":
+        from .app import create_app
 
-    return factory(test_config)
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,7 @@ from pi.cameras.simulated import SimulatedCamera
 from pi.contract import CameraStatus, image_id, preview_channel, save_heartbeat, save_image
 from pi.metadata import record_from_capture
 from pi.preview import PreviewPublisher
-from server.core.serve import socket_options, waitress_options
+from server.serve import socket_options, waitress_options
 from tests.conftest import CHROMIUM, chromium_available
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -61,7 +61,7 @@ def launch_browser() -> Iterator:
 class ServerThread:
     """The gallery served by waitress on a free port, from a background thread.
 
-    Served as `python -m server serve` does: server.core.serve's waitress options and socket
+    Served as `python -m server serve` does: server.serve's waitress options and socket
     options, with `threads` worker threads (default the app's GALLERY_THREADS). Use it as a
     context manager, or call start() and stop().
     """

@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from server import create_app
-from server.core import serve
+from server import create_app, serve
 from server.core.settings import MAX_PAGE_SIZE, from_env
 
 

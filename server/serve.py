@@ -10,7 +10,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from .settings import SettingsError, from_env
+from server.core.settings import SettingsError, from_env
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --port must be 1-65535 and --threads 1-1024.", file=sys.stderr)
         return 2
 
-    from .app import create_app
-    from .services import services
+    from server.app import create_app
+    from server.core.services import services
 
     try:
         app = create_app({"GALLERY_HOST": args.host, "GALLERY_PORT": args.port,
@@ -153,7 +153,7 @@ def listen_problem(host: str, port: int) -> str | None:
 
 
 def _announce(url: str, where: str, app: Flask) -> None:
-    from .services import services
+    from server.core.services import services
 
     note = ""
     if url.startswith(("http://0.0.0.0:", "http://[::]:")):
