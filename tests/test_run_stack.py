@@ -120,3 +120,12 @@ def test_a_camera_that_exits_stops_alone_and_is_reported(tmp_path):
         output, _ = proc.communicate(timeout=60)
     assert "exited with code -9; the other cameras and the gallery go on" in output
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(("name", "value"), [("DEMO_CAMERAS", "gar den:5"), ("DEMO_IMAGE_EXPIRY", "soon"),
+                                             ("GALLERY_PORT", "80000"), ("REDIS_PORT", "sixty")])
+def test_a_bad_setting_exits_2_with_one_line_naming_it(name, value):
+    result = run_supervisor({name: value, "REDIS_URL": ""})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0] and lines[0].startswith("error: ")

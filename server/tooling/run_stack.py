@@ -111,6 +111,39 @@ def parse_cameras(text: str) -> list[tuple[str, float]]:
     return cameras
 
 
+@dataclass(frozen=True)
+class StackSettings:
+    """What `make run` runs, read once from the environment and validated."""
+
+    cameras: list[tuple[str, float]]
+    image_expiry: str
+    gallery_port: int
+    redis_url: str | None
+    spool_root: Path
+
+    @classmethod
+    def from_env(cls) -> StackSettings:
+        """Read the settings; a bad value raises SettingsProblem naming the variable."""
+        try:
+            cameras = parse_cameras(os.environ.get("DEMO_CAMERAS", DEFAULT_CAMERAS))
+        except SetupError as exc:
+            raise SettingsProblem(str(exc)) from None
+        expiry = os.environ.get("DEMO_IMAGE_EXPIRY", "3600").strip()
+        if not expiry.isdigit() or int(expiry) < 1:
+            raise SettingsProblem(f"DEMO_IMAGE_EXPIRY={expiry!r} is not a number of seconds; use a "
+                                  "whole number of 1 or more, e.g. 3600.")
+        port = os.environ.get("GALLERY_PORT", "5000").strip()
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise SettingsProblem(f"GALLERY_PORT={port!r} is not a TCP port; use 1 to 65535, e.g. 5000.")
+        # Each stack's pictures wait in a spool beside its own data, never another stack's.
+        spool_root = Path(os.environ.get("REDIS_DATA_DIR") or ROOT / "redisdata") / "spool"
+        return cls(cameras, expiry, int(port), os.environ.get("REDIS_URL") or None, spool_root)
+
+
+class SettingsProblem(SetupError):
+    """A setting of `make run` has a value it cannot use (exit status 2)."""
+
+
 def children_for(url: str, cameras: list[tuple[str, float]], expiry: str,
                  spool_root: Path) -> list[Child]:
     """Return the capture daemons and the gallery to run against `url`."""
@@ -160,21 +193,24 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
     code = 0
     try:
-        cameras = parse_cameras(os.environ.get("DEMO_CAMERAS", DEFAULT_CAMERAS))
-        url = os.environ.get("REDIS_URL")
+        try:
+            settings = StackSettings.from_env()
+            embedded = None if settings.redis_url else embedded_redis.from_env()
+        except (SettingsProblem, embedded_redis.EmbeddedRedisError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        url = settings.redis_url
         if url:
             logger.info("Using the Redis at REDIS_URL=%s (starting none)", redact_url(url))
         else:
-            server = embedded_redis.from_env().start()
+            assert embedded is not None
+            server = embedded.start()
             url = server.url
         check_redis(url)
-        # Each stack's pictures wait in a spool beside its own data, never another stack's.
-        spool_root = Path(os.environ.get("REDIS_DATA_DIR") or ROOT / "redisdata") / "spool"
-        children = children_for(url, cameras, os.environ.get("DEMO_IMAGE_EXPIRY", "3600"),
-                                spool_root)
+        children = children_for(url, settings.cameras, settings.image_expiry, settings.spool_root)
         for child in children:
             child.start()
-        port = os.environ.get("GALLERY_PORT", "5000")
+        port = settings.gallery_port
         cli_hint = f"  (redis-cli -p {server.port})" if server else ""
         print(f"\n  Gallery:  http://127.0.0.1:{port}/\n  Redis:    {redact_url(url)}{cli_hint}\n"
               "  Stop:     Ctrl-C\n", flush=True)
