@@ -14,9 +14,9 @@ from marshmallow import fields
 from server.core.openapi import Param
 from server.core.services import services
 from server.core.settings import MAX_PAGE_SIZE
-from server.search import FILTERS, SORT_OPTIONS, BadParameter, Cursor, ImageFilter
+from server.search import FILTERS, SORT_OPTIONS, BadParameter, ImageFilter
 from server.search.filters import ORDERED_PAIRS, shown
-from server.search.params import STREAM_ID_RE, parse_int, parse_sort
+from server.search.params import STREAM_ID_RE, parse_cursor, parse_int, parse_sort
 
 # --- Requests ------------------------------------------------------------------------------
 
@@ -78,14 +78,7 @@ class _ListBase(FilteredQuery):
         data["sort"], data["order"] = parse_sort({"sort": name})
         if data.get("limit") is None:
             data["limit"] = services().settings.page_size
-        cursor = data.get("cursor")
-        data["cursor"] = None
-        if cursor:
-            try:
-                data["cursor"] = Cursor.decode(cursor, data["order"])
-            except ValueError:
-                raise BadParameter("cursor", "cursor is not one this gallery made for this sort. "
-                                             "Fix: start again from the first page.") from None
+        data["cursor"] = parse_cursor({"cursor": data.get("cursor") or ""}, data["order"])
         return data
 
 

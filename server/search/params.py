@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from .filters import BadParameter, parse_filter, shown
 from .query import DEFAULT_SORT, SORTS, Cursor, Order
 
-__all__ = ["BadParameter", "parse_cursor", "parse_filter", "parse_int", "parse_limit", "parse_sort",
-           "stream_id"]
+__all__ = ["BadParameter", "parse_cursor", "parse_filter", "parse_int", "parse_sort", "stream_id"]
 
 STREAM_ID_RE = re.compile(r"^\d{1,20}-\d{1,20}$")
 
@@ -24,11 +23,6 @@ def parse_sort(args: Mapping[str, str]) -> tuple[str, Order]:
     if name not in SORTS:
         raise BadParameter("sort", f"sort must be one of {', '.join(SORTS)}; got {shown(name)}.")
     return name, SORTS[name]
-
-
-def parse_limit(args: Mapping[str, str], default: int, maximum: int) -> int:
-    """Return the page size, from 1 to `maximum`."""
-    return parse_int(args, "limit", default, 1, maximum)
 
 
 def parse_cursor(args: Mapping[str, str], order: Order) -> Cursor | None:
@@ -52,11 +46,6 @@ def parse_int(args: Mapping[str, str], name: str, default: int, low: int, high: 
         raise BadParameter(name, f"{name} must be a whole number from {low} to {high}; "
                                  f"got {shown(text)}.")
     return int(text)
-
-
-def is_stream_id(text: str | None) -> bool:
-    """Tell whether text looks like a Redis stream id such as `1700000000000-0`."""
-    return bool(STREAM_ID_RE.match((text or "").strip()))
 
 
 def stream_id(text: str | None, name: str) -> str | None:
