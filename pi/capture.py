@@ -1,4 +1,4 @@
-"""Capture daemon entry point: `python3 capture.py` inside pi/, or `python -m pi.capture`.
+"""Capture daemon entry point: `pi-capture` (or `python -m pi.capture`, or `capture.py`).
 
 Reads the settings (flags, environment, .env), opens the camera, and runs the capture
 loop until SIGTERM or Ctrl-C, which finish the store in flight, close the camera and
@@ -8,36 +8,29 @@ the program with one clear paragraph on stderr, never a traceback.
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import sys
-from pathlib import Path
+import threading
+import time
+from collections.abc import Sequence
 
-if __package__ in (None, ""):  # run as a script: import the `pi` package from the repo root
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
-import importlib.util  # noqa: E402
-
-_MISSING = [name for module, name in (("redis", "redis"), ("dotenv", "python-dotenv"),
-                                      ("PIL", "pillow"), ("numpy", "numpy"))
-            if importlib.util.find_spec(module) is None]
-if _MISSING:
-    sys.exit(f"error: this Python ({sys.executable}) lacks {', '.join(_MISSING)}. Fix: run the "
-             "daemon with the project's venv (../.venv/bin/python capture.py), or install what "
-             "the Pi needs from the repository root: pip install -e '.[pi]' (see pi/README.md).")
-
-import logging  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-
-from pi.cameras import CameraError, CameraUnsupported, make_camera  # noqa: E402
-from pi.contract import SearchModuleMissing  # noqa: E402
-from pi.daemon import CaptureDaemon, DaemonStartError  # noqa: E402
-from pi.redis_connection import connect, redact_url  # noqa: E402
-from pi.settings import Settings, SettingsError, load_settings  # noqa: E402
-from pi.spool import Spool  # noqa: E402
-from pi.store import RedisCredentialsRefused  # noqa: E402
+try:
+    from pi.cameras import CameraError, CameraUnsupported, make_camera
+    from pi.contract import SearchModuleMissing
+    from pi.daemon import CaptureDaemon, DaemonStartError
+    from pi.redis_connection import connect, redact_url
+    from pi.settings import Settings, SettingsError, load_settings
+    from pi.spool import Spool
+    from pi.store import RedisCredentialsRefused
+except ModuleNotFoundError as missing:  # a Python without the project installed
+    _PACKAGES = {"redis": "redis", "dotenv": "python-dotenv", "PIL": "pillow", "numpy": "numpy",
+                 "pi": "the pi package itself"}
+    _NAME = _PACKAGES.get((missing.name or "").split(".")[0], missing.name)
+    sys.exit(f"error: this Python ({sys.executable}) lacks {_NAME}. Fix: run the daemon with the "
+             "project's venv (.venv/bin/pi-capture), or install what the Pi needs from the "
+             "repository root: pip install -e '.[pi]' (see pi/README.md).")
 
 logger = logging.getLogger("pi.capture")
 
@@ -161,6 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unexpected {type(exc).__name__}: {exc}. Run with LOG_LEVEL=DEBUG for "
               "details, and please report it.", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _entry_point() -> None:
+    """The `pi-capture` console script."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

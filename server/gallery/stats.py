@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import current_app
-
 from pi.contract import (
     CAMERA_NAME_RE,
     F_CAMERA,
@@ -15,22 +13,16 @@ from pi.contract import (
     TRIGGERS,
     camera_statuses,
 )
+from server.core.services import get_redis
+from server.search import SORTS, ImageFilter
 
-from . import search
-from .queries import SORTS, ImageFilter, Lister
-from .redis_store import get_redis
+from . import index as search
+from .index import lister
 
 logger = logging.getLogger(__name__)
 
-#: Heartbeat keys are found with SCAN, which walks the whole keyspace; the names found are
-#: reused for this long (each request still reads every heartbeat fresh).
+#: At most this many cameras are listed (from the `cameras` registry, then the camera tags).
 MAX_CAMERAS = 100
-
-
-def lister() -> Lister:
-    """Return a Lister bound to the app's search settings."""
-    hints = current_app.extensions.setdefault("gallery_list_hints", {})
-    return Lister(search.search, current_app.config["GALLERY_SEARCH_TIMEOUT_MS"], hints)
 
 
 def _edge(order_name: str) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""`python -m server timelapse`: make a time-lapse MP4 from the shell, with a progress bar.
+"""`pi-timelapse` (or `python -m server timelapse`): a time-lapse MP4 from the shell, with progress.
 
 Exit codes: 0 done, 1 Redis or the run failed, 2 bad arguments, 130 interrupted.
 """
@@ -18,8 +18,9 @@ from tqdm import tqdm
 
 from pi import contract
 from pi.redis_connection import connect, redact_url
+from server.core.settings import NUMBERS, SettingsError
 
-from .timelapse import (
+from .engine import (
     DEFAULT_FPS,
     FPS_MAX,
     FPS_MIN,
@@ -30,7 +31,6 @@ from .timelapse import (
     TimelapseResult,
     is_relative_time,
     make_timelapse,
-    max_frames_from_env,
     parse_size,
     parse_time,
     plan_timelapse,
@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             raise TimelapseInputError("bad_max_frames", "--max-frames must be 1 or more.")
     except TimelapseInputError as exc:
         return _error(exc.message, EXIT_USAGE)
+    except SettingsError as exc:
+        return _error(str(exc), EXIT_USAGE)
     problem = output_problem(output)
     if problem:
         return _error(problem, EXIT_USAGE)
@@ -137,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         client.close()
     print(_summary(output, result, options))
     return EXIT_OK
+
+
+def max_frames_from_env() -> int:
+    """Return TIMELAPSE_MAX_FRAMES from the environment, checked as the gallery checks it."""
+    setting = next(n for n in NUMBERS if n.key == "TIMELAPSE_MAX_FRAMES")
+    text = os.environ.get(setting.key, "").strip()
+    return int(setting.parse(text)) if text else int(setting.default)
 
 
 def output_problem(output: Path) -> str | None:
@@ -197,3 +206,8 @@ def _summary(output: Path, result: TimelapseResult, options: TimelapseOptions) -
     if skipped:
         text += " (skipped: " + ", ".join(skipped) + ")"
     return text + "."
+
+
+def _entry_point() -> None:
+    """The `pi-timelapse` console script."""
+    sys.exit(main())

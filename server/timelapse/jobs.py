@@ -37,7 +37,7 @@ import redis
 
 from pi import contract
 
-from .timelapse import (
+from .engine import (
     Plan,
     TimelapseCancelled,
     TimelapseFailed,

@@ -1,7 +1,6 @@
-"""The FT queries the gallery sends, and keyset paging over them.
+"""Sorts, cursors, keyset paging and counting: how the gallery and the time-lapse page.
 
-Every query string is built here from validated numbers and escaped tag values, so nothing a
-user types can change its meaning. Listing uses keyset paging: a page asks for the images
+Listing uses keyset paging: a page asks for the images
 strictly after the previous page's last one (its sort values plus its id as the tiebreak),
 through a numeric range on the sort field, read in windows small enough that page 100
 costs what page 1 costs, at any store size (see `Lister`).
@@ -9,19 +8,20 @@ costs what page 1 costs, at any store size (see `Lister`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 from redis.commands.search.query import Query
 
-from pi.contract import F_CAMERA, F_LUX, F_TIMESTAMP, F_TRIGGER, METADATA_FIELDS, is_valid_image_id
+from pi.contract import F_LUX, F_TIMESTAMP, METADATA_FIELDS, is_valid_image_id
 
-from .errors import SearchIncomplete
-from .search import Row
+from .filters import ImageFilter, filter_parts
+from .parts import QueryParts, format_number
+from .rows import Row, SearchIncomplete
 
 logger = logging.getLogger(__name__)
 
@@ -37,122 +37,6 @@ TIE_GROUP_CAP = 1000
 COUNT_CAP = 1000
 
 SearchFn = Callable[[Query], tuple[list[Row], int]]
-
-
-# --- Filters -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImageFilter:
-    """What the user narrowed the gallery to; every value already validated."""
-
-    since: float | None = None
-    until: float | None = None
-    camera: str | None = None
-    trigger: str | None = None
-    lux_min: float | None = None
-    lux_max: float | None = None
-
-    def is_empty(self) -> bool:
-        """Tell whether nothing is filtered."""
-        return all(v is None for v in (self.since, self.until, self.camera, self.trigger,
-                                       self.lux_min, self.lux_max))
-
-
-def format_number(value: float) -> str:
-    """Return a number as query text that RediSearch parses to the same double."""
-    if math.isnan(value):
-        raise ValueError("NaN is not a usable bound")
-    if math.isinf(value):
-        return "+inf" if value > 0 else "-inf"
-    return repr(float(value))
-
-
-_TAG_SPECIAL = re.compile(r"([^A-Za-z0-9_])")
-
-
-def escape_tag(value: str) -> str:
-    """Escape every character of a tag value that query syntax could read as an operator."""
-    return _TAG_SPECIAL.sub(r"\\\1", value)
-
-
-@dataclass
-class _Range:
-    low: float = -math.inf
-    high: float = math.inf
-    low_open: bool = False
-    high_open: bool = False
-
-    def narrow(self, low: float | None, high: float | None, low_open: bool, high_open: bool) -> None:
-        if low is not None and (low > self.low or (low == self.low and low_open)):
-            self.low, self.low_open = low, low_open
-        if high is not None and (high < self.high or (high == self.high and high_open)):
-            self.high, self.high_open = high, high_open
-
-    def text(self) -> str:
-        low = ("(" if self.low_open and math.isfinite(self.low) else "") + format_number(self.low)
-        high = ("(" if self.high_open and math.isfinite(self.high) else "") + format_number(self.high)
-        return f"[{low} {high}]"
-
-
-@dataclass
-class QueryParts:
-    """Numeric ranges (intersected per field) and exact tag values, joined into a query string."""
-
-    ranges: dict[str, _Range] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-
-    def copy(self) -> QueryParts:
-        """Return an independent copy."""
-        return QueryParts({k: replace(v) for k, v in self.ranges.items()}, dict(self.tags))
-
-    def narrow(self, name: str, low: float | None = None, high: float | None = None, *,
-               low_open: bool = False, high_open: bool = False) -> QueryParts:
-        """Intersect the range on `name` with [low, high] (or open ends); returns self."""
-        self.ranges.setdefault(name, _Range()).narrow(low, high, low_open, high_open)
-        return self
-
-    def equal(self, name: str, value: float) -> QueryParts:
-        """Restrict `name` to exactly `value`; returns self."""
-        return self.narrow(name, value, value)
-
-    def beyond(self, name: str, value: float, desc: bool) -> QueryParts:
-        """Restrict `name` to values strictly after `value` in the given sort direction."""
-        if desc:
-            return self.narrow(name, high=value, high_open=True)
-        return self.narrow(name, low=value, low_open=True)
-
-    def without(self, name: str) -> QueryParts:
-        """Return a copy without the range on `name`."""
-        out = self.copy()
-        out.ranges.pop(name, None)
-        return out
-
-    def set_range(self, name: str, low: float, high: float, low_open: bool,
-                  high_open: bool) -> QueryParts:
-        """Replace the range on `name`; returns self."""
-        self.ranges[name] = _Range(low, high, low_open, high_open)
-        return self
-
-    def text(self) -> str:
-        """Return the query string."""
-        parts = [f"@{name}:{rng.text()}" for name, rng in self.ranges.items()]
-        parts += [f"@{name}:{{{escape_tag(value)}}}" for name, value in self.tags.items()]
-        return " ".join(parts) or "*"
-
-
-def filter_parts(flt: ImageFilter) -> QueryParts:
-    """Return the query parts for a filter (tag values escaped, numbers formatted)."""
-    parts = QueryParts()
-    if flt.since is not None or flt.until is not None:
-        parts.narrow(F_TIMESTAMP, flt.since, flt.until)
-    if flt.lux_min is not None or flt.lux_max is not None:
-        parts.narrow(F_LUX, flt.lux_min, flt.lux_max)
-    if flt.camera is not None:
-        parts.tags[F_CAMERA] = flt.camera
-    if flt.trigger is not None:
-        parts.tags[F_TRIGGER] = flt.trigger
-    return parts
 
 
 # --- Sort orders and cursors --------------------------------------------------------------
@@ -181,16 +65,29 @@ class Order:
         """Sort rows in this order, in Python (for groups RediSearch returned unordered)."""
         out = sorted(rows, key=lambda row: row.image_id, reverse=self.id_desc)
         for level in reversed(self.levels):
-            out.sort(key=lambda row, f=level.field: row.number(f), reverse=level.desc)
+            out.sort(key=functools.partial(_number_of, level.field), reverse=level.desc)
         return out
 
 
-SORTS: dict[str, Order] = {
-    "newest": Order((Level(F_TIMESTAMP, True),), id_desc=True),
-    "oldest": Order((Level(F_TIMESTAMP, False),), id_desc=False),
-    "brightest": Order((Level(F_LUX, True), Level(F_TIMESTAMP, True)), id_desc=True),
-    "darkest": Order((Level(F_LUX, False), Level(F_TIMESTAMP, True)), id_desc=True),
-}
+@dataclass(frozen=True)
+class Sort:
+    """A named sort the API offers: its order and the label the page shows."""
+
+    name: str
+    label: str
+    order: Order
+
+
+#: The sorts, declared once: the page's menu, the validation and the OpenAPI enum use them.
+SORT_OPTIONS: tuple[Sort, ...] = (
+    Sort("newest", "Newest first", Order((Level(F_TIMESTAMP, True),), id_desc=True)),
+    Sort("oldest", "Oldest first", Order((Level(F_TIMESTAMP, False),), id_desc=False)),
+    Sort("brightest", "Brightest first",
+         Order((Level(F_LUX, True), Level(F_TIMESTAMP, True)), id_desc=True)),
+    Sort("darkest", "Darkest first",
+         Order((Level(F_LUX, False), Level(F_TIMESTAMP, True)), id_desc=True)),
+)
+SORTS: dict[str, Order] = {sort.name: sort.order for sort in SORT_OPTIONS}
 DEFAULT_SORT = "newest"
 
 
@@ -509,6 +406,11 @@ class Lister:
         rows = self.top(self.base_parts(flt, order), order, 0, 1)
         return rows[0] if rows else None
 
+    def count_exact(self, flt: ImageFilter) -> int:
+        """Return how many images match a filter, exactly (RediSearch counts without reading)."""
+        _, total = self.search(search_query(filter_parts(flt), None, 0, self.timeout_ms, fields=()))
+        return total
+
     def count(self, flt: ImageFilter) -> tuple[int, bool]:
         """Return (count, exact) for a filter, reading at most COUNT_CAP matches."""
         parts = filter_parts(flt)
@@ -516,6 +418,10 @@ class Lister:
             return COUNT_CAP, False
         _, total = self.search(search_query(parts, None, 0, self.timeout_ms, fields=()))
         return total, True
+
+
+def _number_of(field: str, row: Row) -> float:
+    return row.number(field)
 
 
 def _span(cur: float, cur_open: bool, edge: float, edge_open: bool, sign: float
@@ -528,35 +434,3 @@ def _span(cur: float, cur_open: bool, edge: float, edge_open: bool, sign: float
 
 def _id_after(image_id: str, cursor_id: str, desc: bool) -> bool:
     return image_id < cursor_id if desc else image_id > cursor_id
-
-
-# --- The light chart -----------------------------------------------------------------------
-
-#: Bucket widths the chart may use, in seconds: round numbers a person reads easily.
-BUCKET_STEPS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
-                2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400, 365 * 86400)
-
-
-def bucket_seconds(span: float, buckets: int) -> int:
-    """Return the smallest round bucket width that splits `span` into at most `buckets`."""
-    for step in BUCKET_STEPS:
-        if span / step <= buckets:
-            return step
-    return BUCKET_STEPS[-1]
-
-
-def chart_args(flt: ImageFilter, step: int, max_buckets: int, timeout_ms: int) -> list:
-    """Return FT.AGGREGATE arguments for avg/min/max lux per time bucket."""
-    parts = filter_parts(flt).narrow(F_LUX).narrow(F_TIMESTAMP)
-    return [
-        parts.text(),
-        "TIMEOUT", timeout_ms,
-        "APPLY", f"floor(@{F_TIMESTAMP} / {step}) * {step}", "AS", "t",
-        "GROUPBY", 1, "@t",
-        "REDUCE", "AVG", 1, f"@{F_LUX}", "AS", "avg",
-        "REDUCE", "MIN", 1, f"@{F_LUX}", "AS", "min",
-        "REDUCE", "MAX", 1, f"@{F_LUX}", "AS", "max",
-        "REDUCE", "COUNT", 0, "AS", "count",
-        "SORTBY", 2, "@t", "ASC", "MAX", max_buckets + 2,
-        "DIALECT", EXACT_DIALECT,
-    ]

@@ -12,33 +12,60 @@ import functools
 import io
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+import marshmallow as ma
 import redis
-from flask import Blueprint, Response, jsonify, request
+from flask import Response, jsonify, request
+from marshmallow import fields
 
 from pi.contract import CAMERA_NAME_RE
+from server.core.errors import error_response
+from server.core.openapi import Blueprint
 
-from . import live
-from .errors import error_response
-from .live import Frame, LiveHub, TooManyViewers, Viewer
+from . import get_hub
+from .hub import Frame, LiveHub, TooManyViewers, Viewer
 
 logger = logging.getLogger(__name__)
 
-bp = Blueprint("live", __name__)
-bp.record_once(lambda state: live.init_app(state.app))
-bp.openapi_paths = {
-    "/api/live": {"get": {
-        "summary": "Every camera with its live status; watch=1 keeps them all subscribed.",
-        "parameters": [{"name": "watch", "in": "query", "required": False,
-                        "schema": {"type": "string", "enum": ["0", "1"]}}],
-        "responses": {"200": {"description": "The cameras."}, "400": {"description": "Bad watch."}}}},
-    "/api/live/{camera}": {"get": {
-        "summary": "One camera's live status: online, frame age, viewers.",
-        "parameters": [{"name": "camera", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "The status."}, "404": {"description": "Unknown camera."}}}},
-}
+bp = Blueprint("live", __name__, description="Live view.")
+
+
+class LiveStatus(ma.Schema):
+    """What a page shows about one camera's live view."""
+
+    camera = fields.String(required=True)
+    online = fields.Boolean(required=True)
+    frame_age = fields.Float(required=True, allow_none=True)
+    frame_seq = fields.Integer(required=True, allow_none=True)
+    frame_bytes = fields.Integer(required=True, allow_none=True)
+    viewers = fields.Integer(required=True)
+    subscribed = fields.Boolean(required=True)
+
+
+class LiveCamera(LiveStatus):
+    host = fields.String(required=True, allow_none=True)
+    last_capture = fields.Float(required=True, allow_none=True)
+
+
+class LiveCameraStatus(LiveStatus):
+    redis = fields.String(required=True, metadata={"enum": ["ok", "down"]})
+
+
+class LiveList(ma.Schema):
+    cameras = fields.List(fields.Nested(LiveCamera), required=True)
+    redis = fields.String(required=True, metadata={"enum": ["ok", "down"]})
+    offline_after = fields.Float(required=True)
+
+
+class WatchQuery(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    watch = fields.String(metadata={"enum": ["0", "1"], "description": "1 keeps every camera "
+                                                                       "subscribed."})
+
 
 BOUNDARY = "frame"
 #: With no new frame for this long, a stream re-sends its last part: a write is how a
@@ -81,7 +108,7 @@ def _known(hub: LiveHub, camera: str) -> bool | None:
     if camera in hub.cameras():
         return True
     try:
-        # A camera that just started: look again, but SCAN at most once a second for it.
+        # A camera that just started: look again, but read the registry at most once a second for it.
         return camera in hub.directory() or camera in hub.directory(max_age=1.0)
     except (redis.ConnectionError, redis.TimeoutError):
         return None
@@ -97,10 +124,10 @@ def _camera_problem(hub: LiveHub, camera: str) -> Response | None:
     return None
 
 
-@bp.get("/live/<camera>.mjpg")
+@bp.undocumented("/live/<camera>.mjpg", methods=["GET"])
 def stream(camera: str) -> Response:
     """Stream a camera's preview frames as MJPEG until the client goes away."""
-    hub = live.get_hub()
+    hub = get_hub()
     problem = _camera_problem(hub, camera)
     if problem is not None:
         return problem
@@ -119,10 +146,10 @@ def stream(camera: str) -> Response:
     return response
 
 
-@bp.get("/live/<camera>.jpg")
+@bp.undocumented("/live/<camera>.jpg", methods=["GET"])
 def snapshot(camera: str) -> Response:
     """Return a camera's newest frame (and keep the camera subscribed for a while)."""
-    hub = live.get_hub()
+    hub = get_hub()
     problem = _camera_problem(hub, camera)
     if problem is not None:
         return problem
@@ -140,9 +167,14 @@ def snapshot(camera: str) -> Response:
 
 
 @bp.get("/api/live")
+@bp.doc(parameters=[{"name": "watch", "in": "query", "required": False,
+                     "description": "1 keeps every camera subscribed.",
+                     "schema": {"type": "string", "enum": ["0", "1"]}}])
+@bp.response(200, LiveList)
+@bp.errors(400)
 def statuses() -> Response:
     """List every camera with its live status; `watch=1` keeps them all subscribed."""
-    hub = live.get_hub()
+    hub = get_hub()
     watch = request.args.get("watch", "0")
     if watch not in ("0", "1"):
         return _error(400, "bad_parameter", "watch must be 0 or 1, e.g. /api/live?watch=1.",
@@ -169,9 +201,11 @@ def statuses() -> Response:
 
 
 @bp.get("/api/live/<camera>")
+@bp.response(200, LiveCameraStatus)
+@bp.errors(404)
 def camera_status(camera: str) -> Response:
     """Return one camera's live status: online, frame age, viewers."""
-    hub = live.get_hub()
+    hub = get_hub()
     known = _known(hub, camera)
     if known is None:
         item = hub.status(camera) if CAMERA_NAME_RE.match(camera) else None
@@ -205,6 +239,8 @@ class MjpegStream:
         self._disconnected = client_disconnected or (lambda: False)
         self._parts = self._generate()
 
+    _parts: Generator[bytes, None, None]
+
     def __iter__(self) -> Iterator[bytes]:
         return self._parts
 
@@ -213,7 +249,7 @@ class MjpegStream:
         self._parts.close()
         self.viewer.close()
 
-    def _generate(self) -> Iterator[bytes]:
+    def _generate(self) -> Generator[bytes, None, None]:
         viewer = self.viewer
         try:
             yield f"--{BOUNDARY}\r\n".encode()

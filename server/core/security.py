@@ -15,15 +15,16 @@ from flask import (
     Blueprint,
     Flask,
     Response,
-    current_app,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
+from werkzeug.wrappers import Response as BaseResponse
 
 from .errors import error_response
+from .services import services
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +61,10 @@ def csrf_token() -> str:
 
 def login_enabled() -> bool:
     """Tell whether a password protects the gallery."""
-    return bool(current_app.config.get("GALLERY_PASSWORD"))
+    return bool(services().settings.password)
 
 
-def _guard() -> Response | None:
+def _guard() -> BaseResponse | None:
     if login_enabled() and request.endpoint not in PUBLIC_ENDPOINTS and not session.get("user"):
         if request.path.startswith("/api/") or request.method not in SAFE_METHODS:
             return error_response(401, "login_required",
@@ -96,14 +97,14 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> BaseResponse | str:
     """Show the login form, or check the password."""
     if not login_enabled():
         return redirect(url_for("pages.index"))
     error = None
     if request.method == "POST":
         password = request.form.get("password", "")
-        expected = current_app.config["GALLERY_PASSWORD"]
+        expected = services().settings.password or ""
         if hmac.compare_digest(password.encode(), expected.encode()):
             session.clear()
             session["user"] = True
@@ -117,7 +118,7 @@ def login() -> Response | str:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     """Forget the login."""
     session.clear()
     return redirect(url_for("auth.login") if login_enabled() else url_for("pages.index"))

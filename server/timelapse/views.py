@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import difflib
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Response, jsonify, request, url_for
 
 from pi import contract
+from server.core.openapi import Blueprint, Error
+from server.core.services import services
 
-from .redis_store import get_redis
-from .timelapse import (
+from . import schemas
+from .engine import (
     DEFAULT_FPS,
     DEFAULT_SIZE,
-    FPS_MAX,
-    FPS_MIN,
     MIME_MP4,
     TimelapseInputError,
     TimelapseOptions,
@@ -38,91 +37,23 @@ from .timelapse import (
     parse_size,
     parse_time,
 )
-from .timelapse_jobs import JobBusy, TimelapseJobs, is_valid_job_id
+from .jobs import JobBusy, TimelapseJobs, is_valid_job_id
 
 logger = logging.getLogger(__name__)
 
-bp = Blueprint("timelapse", __name__)
-
-_ERROR = {"description": "Error: `{\"error\": {\"code\", \"message\", \"parameter\"}}`.",
-          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-_STATE = {"description": "The job's state: `status` (running, saving, done, failed), `done` and "
-                         "`total` frames, `percent`, `eta_seconds`, `skipped_*` counts, `error`, "
-                         "and when done `movie_url`, `download_url`, `expires_in`.",
-          "content": {"application/json": {"schema": {"type": "object"}}}}
-_JOB_ID = {"name": "job_id", "in": "path", "required": True, "description": "The job's id.",
-           "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"}}
-_CSRF = [{"csrfToken": []}]
-_START_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object",
-    "properties": {
-        "since": {"type": ["number", "string"], "description": "Unix seconds, ISO 8601, now, "
-                  "today, yesterday or relative (-1h); default: 24 hours before `until`."},
-        "until": {"type": ["number", "string"], "description": "As `since`; default: now."},
-        "camera": {"type": ["string", "null"], "description": "One camera; null for all."},
-        "fps": {"type": "integer", "minimum": FPS_MIN, "maximum": FPS_MAX, "default": DEFAULT_FPS},
-        "size": {"type": "string", "pattern": "^[0-9]+x[0-9]+$", "default": "1280x720"},
-        "width": {"type": "integer", "description": "Output width in pixels, with `height`; "
-                  "instead of `size`."},
-        "height": {"type": "integer", "description": "Output height in pixels, with `width`."},
-        "burn_in": {"type": "boolean", "description": "Write capture time and lux into frames."},
-        "min_lux": {"type": ["number", "null"], "description": "Skip frames darker than this."},
-    },
-    # Any other key is refused with a 400 naming it (a misspelt option must not be ignored).
-    "additionalProperties": False}}}}
-bp.openapi_paths = {
-    "/api/timelapse": {"post": {
-        "summary": "Start a time-lapse job (one runs at a time per gallery process).",
-        "parameters": [], "security": _CSRF, "requestBody": _START_BODY,
-        "responses": {"202": _STATE, "400": _ERROR, "403": _ERROR,
-                      "409": {**_ERROR, "description": "A job is already running; `job_id` "
-                                                       "names it."}, "503": _ERROR}}},
-    "/api/timelapse/current": {"get": {
-        "summary": "The job this gallery process is running, or null.", "parameters": [],
-        "responses": {"200": {"description": "`{\"job\": state or null}`.",
-                              "content": {"application/json": {"schema": {"type": "object"}}}},
-                      "503": _ERROR}}},
-    "/api/timelapse/{job_id}": {
-        "get": {"summary": "A job's progress and result.", "parameters": [_JOB_ID],
-                "responses": {"200": _STATE, "404": _ERROR, "503": _ERROR}},
-        "delete": {"summary": "Cancel a job, or delete a finished one and its movie.",
-                   "parameters": [_JOB_ID], "security": _CSRF,
-                   "responses": {"200": {"description": "Cancelled."}, "403": _ERROR,
-                                 "404": _ERROR}},
-    },
-    "/api/timelapse/{job_id}/cancel": {"post": {
-        "summary": "The same as DELETE /api/timelapse/{job_id}.", "parameters": [_JOB_ID],
-        "security": _CSRF,
-        "responses": {"200": {"description": "Cancelled."}, "403": _ERROR, "404": _ERROR}}},
-    "/api/timelapse/{job_id}/movie.mp4": {"get": {
-        "summary": "The finished H.264 MP4; honours a single HTTP Range (206, 416).",
-        "parameters": [_JOB_ID, {"name": "download", "in": "query", "required": False,
-                                 "description": "1 to download it with a file name.",
-                                 "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "The movie.", "content": {"video/mp4": {}}},
-                      "206": {"description": "Part of the movie.", "content": {"video/mp4": {}}},
-                      "404": _ERROR, "409": _ERROR, "416": {"description": "Range not "
-                                                                           "satisfiable."}}}},
-}
+bp = Blueprint("timelapse", __name__, description="Time-lapse movies.")
 
 STREAM_CHUNK = 256 * 1024
 DEFAULT_SPAN = 86400.0
-_jobs_lock = threading.Lock()
 
 
 def get_jobs() -> TimelapseJobs:
-    """Return this app's job runner, made on first use from the app's config."""
-    app = current_app
-    jobs = app.extensions.get("timelapse_jobs")
-    if jobs is None:
-        with _jobs_lock:
-            jobs = app.extensions.get("timelapse_jobs")
-            if jobs is None:
-                jobs = TimelapseJobs(get_redis(), max_frames=int(app.config["TIMELAPSE_MAX_FRAMES"]),
-                                     result_ttl=int(app.config["TIMELAPSE_TTL"]),
-                                     tmp_dir=app.config.get("TIMELAPSE_TMPDIR"))
-                app.extensions["timelapse_jobs"] = jobs
-    return jobs
+    """Return this app's job runner, made on first use from the app's settings."""
+    found = services()
+    settings = found.settings
+    return found.one(TimelapseJobs, lambda: TimelapseJobs(
+        found.redis, max_frames=settings.timelapse_max_frames, result_ttl=settings.timelapse_ttl,
+        tmp_dir=settings.timelapse_tmpdir))
 
 
 def _error(status: int, code: str, message: str, parameter: str | None = None, *,
@@ -172,8 +103,7 @@ def _int_param(value: Any, name: str, code: str, hint: str) -> int:
 
 
 #: The keys a start request may hold, in the order the error message lists them.
-ACCEPTED_KEYS = ("since", "until", "camera", "fps", "size", "width", "height", "burn_in",
-                 "min_lux")
+ACCEPTED_KEYS = tuple(schemas.StartBody().fields)
 #: Names people carry over from the command line (`--skip-dark`) and what they mean here.
 _KEY_HINTS = {"skip_dark": "min_lux", "skip-dark": "min_lux", "burn-in": "burn_in",
               "burnin": "burn_in", "start": "since", "from": "since", "end": "until",
@@ -259,9 +189,16 @@ def _with_links(state: dict[str, Any]) -> dict[str, Any]:
 # --- Routes ----------------------------------------------------------------------------
 
 
+_MP4 = {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}
+
+
 @bp.post("/api/timelapse")
+@bp.doc(requestBody={"required": True, "content": {"application/json": {"schema": schemas.StartBody}}})
+@bp.response(202, schemas.JobState, description="Started; the job's state.")
+@bp.alt_response(409, schema=schemas.Busy, description="A job is already running; `job_id` names it.")
+@bp.errors(400)
 def start() -> tuple[Response, int] | Response:
-    """Start a time-lapse job from a JSON body; 202 with its state."""
+    """Start a time-lapse job (one runs at a time per gallery process)."""
     body = request.get_json(silent=True)
     if body is None and request.form:
         body = request.form.to_dict()
@@ -284,6 +221,7 @@ def start() -> tuple[Response, int] | Response:
 
 
 @bp.get("/api/timelapse/current")
+@bp.response(200, schemas.CurrentJob)
 def current() -> Response:
     """Return the job this gallery process is running, or null."""
     jobs = get_jobs()
@@ -293,6 +231,8 @@ def current() -> Response:
 
 
 @bp.get("/api/timelapse/<job_id>")
+@bp.response(200, schemas.JobState)
+@bp.errors(404)
 def status(job_id: str) -> tuple[Response, int] | Response:
     """Return a job's progress, counts, error or movie links."""
     state = get_jobs().status(job_id) if is_valid_job_id(job_id) else None
@@ -305,6 +245,8 @@ def status(job_id: str) -> tuple[Response, int] | Response:
 
 @bp.post("/api/timelapse/<job_id>/cancel")
 @bp.delete("/api/timelapse/<job_id>")
+@bp.response(200, schemas.Cancelled)
+@bp.errors(404)
 def cancel(job_id: str) -> tuple[Response, int] | Response:
     """Cancel a running job, or delete a finished one with its movie."""
     if not is_valid_job_id(job_id) or not get_jobs().cancel(job_id):
@@ -313,6 +255,13 @@ def cancel(job_id: str) -> tuple[Response, int] | Response:
 
 
 @bp.get("/api/timelapse/<job_id>/movie.mp4")
+@bp.doc(parameters=[{"name": "download", "in": "query", "required": False,
+                     "description": "1 to download it with a file name.", "schema": {"type": "string"}}],
+        responses={"200": {"description": "The movie.", "content": _MP4},
+                   "206": {"description": "Part of the movie (a single HTTP Range).", "content": _MP4},
+                   "416": {"description": "Range not satisfiable."}})
+@bp.alt_response(409, schema=Error, description="The job has no movie yet (still running or failed).")
+@bp.errors(404)
 def movie(job_id: str) -> tuple[Response, int] | Response:
     """Stream a finished job's MP4, honouring single HTTP Range requests."""
     jobs = get_jobs()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from flask import Flask, Response, current_app, request, url_for
+from flask import Response, request, url_for
 from PIL import Image, ImageOps
 
 from pi.contract import (
@@ -27,9 +27,8 @@ from pi.contract import (
     image_key,
     is_valid_image_id,
 )
-
-from .errors import image_not_found, is_out_of_memory
-from .redis_store import get_redis
+from server.core.errors import image_not_found, is_out_of_memory
+from server.core.services import get_redis, services
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ logger = logging.getLogger(__name__)
 #: so a hash can never make the gallery serve HTML.
 SAFE_MIME_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
 IMMUTABLE = "private, max-age=31536000, immutable"
-PLACEHOLDER = Path(__file__).parent / "static" / "no-preview.svg"
+PLACEHOLDER = Path(__file__).parent.parent / "static" / "no-preview.svg"
 
 # Caches a made thumbnail only while the hash still exists: HSET on an expired key would
 # recreate it without image data and without a TTL. HSET never touches the TTL.
@@ -49,9 +48,21 @@ return -1
 """
 
 
-def init_app(app: Flask) -> None:
-    """Register the thumbnail-caching script with the app's Redis client."""
-    app.extensions["gallery_cache_thumbnail"] = app.extensions["redis"].register_script(_CACHE_THUMBNAIL)
+class ThumbnailCache:
+    """The thumbnail-caching script, registered once with the app's Redis client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.script = client.register_script(_CACHE_THUMBNAIL)
+
+    def store(self, key: str, thumb: bytes) -> bool:
+        """Cache a made thumbnail in the image's hash; False when it was there or is gone."""
+        return self.script(keys=[key], args=[F_THUMBNAIL, thumb]) == 1
+
+
+def thumbnail_cache() -> ThumbnailCache:
+    """Return the app's thumbnail cache."""
+    found = services()
+    return found.one(ThumbnailCache, lambda: ThumbnailCache(found.redis))
 
 
 def key_for(image_id: str) -> str:
@@ -180,14 +191,14 @@ def thumbnail(image_id: str) -> Response:
     if not data:
         raise image_not_found(image_id)
     try:
-        thumb = make_thumbnail(data, current_app.config["GALLERY_THUMBNAIL_WIDTH"])
+        thumb = make_thumbnail(data, services().settings.thumbnail_width)
     except Exception as exc:  # Pillow raises many types for undecodable or hostile data
         logger.warning("Cannot make a thumbnail for %s: %s", image_id, type(exc).__name__)
         response = Response(PLACEHOLDER.read_bytes(), mimetype="image/svg+xml")
         response.headers["Cache-Control"] = "no-cache"
         return response
     try:
-        if current_app.extensions["gallery_cache_thumbnail"](keys=[key], args=[F_THUMBNAIL, thumb]) == 1:
+        if thumbnail_cache().store(key, thumb):
             logger.info("Made and cached a %d-byte thumbnail for %s", len(thumb), image_id)
     except redis.ResponseError as exc:
         if not is_out_of_memory(exc):

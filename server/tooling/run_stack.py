@@ -1,12 +1,20 @@
 """`make run`: a Redis with the search module, capture daemons on simulated cameras, the gallery.
 
-With REDIS_URL set, that Redis is used and nothing is started for it; otherwise the
-embedded Redis runs on 127.0.0.1 with its data in redisdata/. Ctrl-C stops all of it,
-the Redis last, so nothing captured is lost. Settings (environment or .env):
+Run as `python -m server.tooling.run_stack`. With REDIS_URL set, that Redis is used and
+nothing is started for it; otherwise the embedded Redis runs on 127.0.0.1 with its data
+in redisdata/. Ctrl-C stops all of it, the Redis last, so nothing captured is lost.
+Settings (environment or .env):
 
   DEMO_CAMERAS       simulated cameras to run, name:seconds,...   (garden:5,porch:8)
   DEMO_IMAGE_EXPIRY  seconds each demo image lives                 (3600)
   GALLERY_PORT       the gallery's port                            (5000)
+  REDIS_PORT         the embedded Redis's port                     (6379)
+  REDIS_DATA_DIR     the embedded Redis's data folder              (redisdata/)
+  REDIS_MAXMEMORY    the embedded Redis's memory budget            (256mb)
+
+A camera that exits stops alone (the gallery shows it offline); the gallery or the Redis
+stopping stops everything. The embedded Redis is reused only when it is this project's
+(see `server.tooling.embedded_redis`).
 
 Any capture setting (pi/env.example) set in the environment applies to the demo cameras;
 otherwise they take 1920x1080 pictures on interval and motion triggers, in a simulated day
@@ -24,16 +32,14 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import redis
+from dotenv import load_dotenv
 
-import redis  # noqa: E402
-from dotenv import load_dotenv  # noqa: E402
+from pi.contract import CAMERA_NAME_RE, SearchModuleMissing, ensure_index
+from pi.redis_connection import connect, redact_url
+from server.tooling import embedded_redis
 
-from pi.contract import CAMERA_NAME_RE, SearchModuleMissing, ensure_index  # noqa: E402
-from pi.redis_connection import connect, redact_url  # noqa: E402
-from server import embedded_redis  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 logger = logging.getLogger("run")
 
 DEFAULT_CAMERAS = "garden:5,porch:8"
@@ -105,6 +111,39 @@ def parse_cameras(text: str) -> list[tuple[str, float]]:
     return cameras
 
 
+@dataclass(frozen=True)
+class StackSettings:
+    """What `make run` runs, read once from the environment and validated."""
+
+    cameras: list[tuple[str, float]]
+    image_expiry: str
+    gallery_port: int
+    redis_url: str | None
+    spool_root: Path
+
+    @classmethod
+    def from_env(cls) -> StackSettings:
+        """Read the settings; a bad value raises SettingsProblem naming the variable."""
+        try:
+            cameras = parse_cameras(os.environ.get("DEMO_CAMERAS", DEFAULT_CAMERAS))
+        except SetupError as exc:
+            raise SettingsProblem(str(exc)) from None
+        expiry = os.environ.get("DEMO_IMAGE_EXPIRY", "3600").strip()
+        if not expiry.isdigit() or int(expiry) < 1:
+            raise SettingsProblem(f"DEMO_IMAGE_EXPIRY={expiry!r} is not a number of seconds; use a "
+                                  "whole number of 1 or more, e.g. 3600.")
+        port = os.environ.get("GALLERY_PORT", "5000").strip()
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise SettingsProblem(f"GALLERY_PORT={port!r} is not a TCP port; use 1 to 65535, e.g. 5000.")
+        # Each stack's pictures wait in a spool beside its own data, never another stack's.
+        spool_root = Path(os.environ.get("REDIS_DATA_DIR") or ROOT / "redisdata") / "spool"
+        return cls(cameras, expiry, int(port), os.environ.get("REDIS_URL") or None, spool_root)
+
+
+class SettingsProblem(SetupError):
+    """A setting of `make run` has a value it cannot use (exit status 2)."""
+
+
 def children_for(url: str, cameras: list[tuple[str, float]], expiry: str,
                  spool_root: Path) -> list[Child]:
     """Return the capture daemons and the gallery to run against `url`."""
@@ -154,27 +193,40 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
     code = 0
     try:
-        cameras = parse_cameras(os.environ.get("DEMO_CAMERAS", DEFAULT_CAMERAS))
-        url = os.environ.get("REDIS_URL")
+        try:
+            settings = StackSettings.from_env()
+            embedded = None if settings.redis_url else embedded_redis.from_env()
+        except (SettingsProblem, embedded_redis.EmbeddedRedisError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        url = settings.redis_url
         if url:
             logger.info("Using the Redis at REDIS_URL=%s (starting none)", redact_url(url))
         else:
-            server = embedded_redis.from_env().start()
+            assert embedded is not None
+            server = embedded.start()
             url = server.url
         check_redis(url)
-        # Each stack's pictures wait in a spool beside its own data, never another stack's.
-        spool_root = Path(os.environ.get("REDIS_DATA_DIR") or ROOT / "redisdata") / "spool"
-        children = children_for(url, cameras, os.environ.get("DEMO_IMAGE_EXPIRY", "3600"),
-                                spool_root)
+        children = children_for(url, settings.cameras, settings.image_expiry, settings.spool_root)
         for child in children:
             child.start()
-        port = os.environ.get("GALLERY_PORT", "5000")
+        port = settings.gallery_port
         cli_hint = f"  (redis-cli -p {server.port})" if server else ""
         print(f"\n  Gallery:  http://127.0.0.1:{port}/\n  Redis:    {redact_url(url)}{cli_hint}\n"
               "  Stop:     Ctrl-C\n", flush=True)
+        stopped: set[str] = set()
         while not stop.wait(0.5):
             for child in children:
-                if child.process is not None and child.process.poll() is not None:
+                if child.name in stopped or child.process is None or child.process.poll() is None:
+                    continue
+                stopped.add(child.name)
+                if child.name.startswith("capture["):
+                    # One camera stopping is what the gallery's offline state is for: the
+                    # other cameras and the gallery go on.
+                    logger.warning("%s exited with code %s; the other cameras and the gallery go "
+                                   "on (the gallery shows it offline)", child.name,
+                                   child.process.returncode)
+                else:
                     logger.error("%s exited with code %s; stopping everything",
                                  child.name, child.process.returncode)
                     code = 1

@@ -1,5 +1,6 @@
-"""Fixes from QA: unknown API keys refused, the CLI's -o checked and its file mode, and the
-burn-in moved to the top of the frame, clear of a player's controls."""
+"""Time-lapse inputs and output: unknown request keys are refused naming the accepted ones,
+the CLI checks -o and gives the movie the usual file mode, and the burn-in caption sits at
+the top of the frame, clear of a player's controls, readable on bright and dark frames."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from PIL import ImageChops, ImageStat
 
 from pi.contract import ensure_index
 from server import create_app
-from server.timelapse import TimelapseOptions, make_timelapse
-from server.timelapse_cli import main
+from server.core.services import services
+from server.timelapse.cli import main
+from server.timelapse.engine import TimelapseOptions, make_timelapse
+from server.timelapse.jobs import TimelapseJobs
 from tests.factories import store_image
 
 T0 = 1_750_000_000.0
@@ -47,7 +50,7 @@ def api(redis_url, tmp_path):
     match = re.search(rb'<meta name="csrf-token" content="([^"]*)"', page.data)
     client.csrf = {"X-CSRF-Token": match.group(1).decode() if match else ""}
     yield client
-    jobs = app.extensions.get("timelapse_jobs")
+    jobs = services(app).peek(TimelapseJobs)
     if jobs is not None:
         jobs.wait(20)
 

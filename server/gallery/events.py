@@ -3,6 +3,12 @@
 Each event's id is its stream id, so a browser that reconnects sends it back as
 Last-Event-ID and gets exactly the entries it missed. When the stream was trimmed past
 that id, a `reset` event tells the page to reload its listing instead.
+
+The stream is filtered on the server with the list's own parameters (`server.search.FILTERS`),
+and each `image` event's data is the new picture in exactly the shape of an item of
+`/api/images` (`images.summary`), so the page renders both with one card function.
+The position to start after comes from Last-Event-ID, else `stream_id`, else a `since`
+written as a stream id (`1700000000000-0`; a plain number there is the time filter).
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ import time
 from collections.abc import Iterator
 
 import redis
-from flask import Response, current_app, request
+from flask import Response, request, stream_with_context
 
-from pi.contract import STREAM_KEY
+from pi.contract import KEY_PREFIX, METADATA_FIELDS, STREAM_KEY, ImageRecord, StreamEntry
+from server.core.services import get_redis, services
+from server.search import ImageFilter
+from server.search.params import stream_id
 
-from .params import stream_id
-from .redis_store import get_redis
+from .images import summary
 
 logger = logging.getLogger(__name__)
 
@@ -55,30 +63,47 @@ def _event(kind: str, data: dict, event_id: str | None = None) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _image_event(sid: str, fields: dict[bytes, bytes]) -> str | None:
-    entry = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
-    image_id = entry.get("id")
-    if not image_id:
-        return None
-    data: dict = {"id": image_id, "stream_id": sid, "camera": entry.get("camera"),
-                  "trigger": entry.get("trigger")}
-    for name in ("timestamp", "lux"):
+def _items(client: redis.Redis, entries: list[tuple[str, StreamEntry | None]], flt: ImageFilter
+           ) -> list[tuple[str, dict | None]]:
+    """Return (stream id, list item or None) per entry; None for entries the filter drops.
+
+    The item is built from the image's hash (one pipelined HMGET for the batch) or, when the
+    hash is already gone, from what the stream entry says.
+    """
+    pipe = client.pipeline(transaction=False)
+    wanted = [entry for _, entry in entries if entry is not None]
+    for entry in wanted:
+        pipe.hmget(KEY_PREFIX + entry.image_id, list(METADATA_FIELDS))
+    stored = iter(pipe.execute() if wanted else [])
+    out: list[tuple[str, dict | None]] = []
+    for sid, maybe in entries:
+        if maybe is None:
+            out.append((sid, None))
+            continue
+        entry = maybe
+        values = next(stored)
+        fields = {name: value for name, value in zip(METADATA_FIELDS, values) if value is not None}
+        if not fields.get("timestamp"):
+            fields = {k: v for k, v in entry.to_fields().items() if k != "id"}
         try:
-            data[name] = float(entry[name])
-        except (KeyError, ValueError):
-            data[name] = None
-    return _event("image", data, sid)
+            record = ImageRecord.from_hash(fields)
+        except ValueError:
+            out.append((sid, None))
+            continue
+        out.append((sid, summary(entry.image_id, fields) if flt.matches(record) else None))
+    return out
 
 
-def stream() -> Response:
-    """Return the text/event-stream response for GET /api/events."""
-    last = stream_id(request.headers.get("Last-Event-ID"), "Last-Event-ID") or stream_id(
-        request.args.get("since"), "since")
+def stream(flt: ImageFilter, position: str | None) -> Response:
+    """Return the text/event-stream response for GET /api/events: images matching `flt`
+    after the stream id in Last-Event-ID, else `position`, else the newest."""
+    last = stream_id(request.headers.get("Last-Event-ID"), "Last-Event-ID") or position
     client = get_redis()
     if last is None:
         last = latest_id(client)  # raises (a 503) when Redis is down, before streaming starts
-    lifetime = float(current_app.config["GALLERY_SSE_SECONDS"])
-    block_ms = max(100, int((float(current_app.config["REDIS_TIMEOUT"]) - 1.0) * 1000))
+    settings = services().settings
+    lifetime = settings.sse_seconds
+    block_ms = max(100, int((settings.redis_timeout - 1.0) * 1000))
     block_ms = min(block_ms, 5000)
     # Waitress tells when the browser has gone (with channel_request_lookahead > 0).
     gone = request.environ.get("waitress.client_disconnected") or (lambda: False)
@@ -94,11 +119,11 @@ def stream() -> Response:
                 timeout = min(block_ms, int((lifetime - (time.monotonic() - started)) * 1000))
                 reply = client.xread({STREAM_KEY: last}, count=100, block=max(1, timeout))
                 for _, entries in reply or []:
-                    for sid_bytes, fields in entries:
-                        last = sid_bytes.decode()
-                        event = _image_event(last, fields)
-                        if event:
-                            yield event
+                    batch = [(sid.decode(), StreamEntry.from_fields(fields)) for sid, fields in entries]
+                    for sid, item in _items(client, batch, flt):
+                        last = sid
+                        if item is not None:
+                            yield _event("image", item, sid)
                     quiet_since = time.monotonic()
                 if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
                     yield ": keepalive\n\n"
@@ -108,7 +133,7 @@ def stream() -> Response:
                            type(exc).__name__)
             yield _event("unavailable", {"message": "Redis is unreachable; reconnecting."})
 
-    response = Response(generate(last), mimetype="text/event-stream")
+    response = Response(stream_with_context(generate(last)), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -1,7 +1,8 @@
 """The time-lapse engine: stored images in timestamp order, streamed into an H.264 MP4.
 
-Frames come from one search query on the image index, paged by key (the last timestamp
-seen), so nothing but one page of ids and one picture is held at a time. Each JPEG is
+Frames come from the query kit (`server.search`): the gallery's own filter, counted exactly
+and paged by key in the gallery's "oldest" order, so nothing but one page of ids and one
+picture is held at a time. Each JPEG is
 decoded at reduced size with Pillow's `draft()`, scaled to fit the output (letterboxed to
 keep its aspect ratio), optionally stamped with its capture time and lux, and handed to
 PyAV's libx264 encoder before the next one is fetched. Memory therefore stays the same
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -25,9 +25,9 @@ from pathlib import Path
 import av
 import redis
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
-from redis.commands.search.query import Query
 
 from pi import contract
+from server.search import SORTS, ImageFilter, Lister, Row, run_search, tag_values
 
 logger = logging.getLogger(__name__)
 
@@ -215,21 +215,6 @@ def _bad_time(text: object, parameter: str) -> TimelapseInputError:
     )
 
 
-def max_frames_from_env() -> int:
-    """Return TIMELAPSE_MAX_FRAMES from the environment, or the default limit."""
-    text = os.environ.get("TIMELAPSE_MAX_FRAMES", "").strip()
-    if not text:
-        return DEFAULT_MAX_FRAMES
-    if not text.isdigit() or int(text) < 1:
-        raise TimelapseInputError(
-            "bad_max_frames",
-            f"TIMELAPSE_MAX_FRAMES={text!r} is not a positive whole number; set it to e.g. "
-            f"{DEFAULT_MAX_FRAMES} or unset it.",
-            "TIMELAPSE_MAX_FRAMES",
-        )
-    return int(text)
-
-
 def _fmt_time(ts: float) -> str:
     return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
@@ -255,37 +240,34 @@ class FrameRef:
     lux: float | None
 
 
-def _escape_tag(value: str) -> str:
-    return re.sub(r"([^A-Za-z0-9_])", r"\\\1", value)
+#: TIMEOUT of the time-lapse's searches, in milliseconds (counting and paging read ids only).
+SEARCH_TIMEOUT_MS = 10_000
 
 
-def _query_text(options: TimelapseOptions, low: float, with_lux: bool = True) -> str:
-    parts = [f"@{contract.F_TIMESTAMP}:[{low!r} {options.until!r}]"]
-    if options.camera:
-        parts.append(f"@{contract.F_CAMERA}:{{{_escape_tag(options.camera)}}}")
-    if with_lux and options.min_lux is not None:
-        parts.append(f"@{contract.F_LUX}:[{float(options.min_lux)!r} +inf]")
-    return " ".join(parts)
+def image_filter(options: TimelapseOptions, with_lux: bool = True) -> ImageFilter:
+    """Return the gallery filter that selects a request's frames."""
+    return ImageFilter(since=options.since, until=options.until, camera=options.camera,
+                       lux_min=options.min_lux if with_lux else None)
 
 
-def _count(client: redis.Redis, text: str) -> int:
-    result = client.ft(contract.INDEX_NAME).search(Query(text).paging(0, 0).dialect(2))
-    return int(result.total)
+def lister(client: redis.Redis) -> Lister:
+    """Return the query kit's lister on `client` (the engine runs outside the gallery too)."""
+    return Lister(lambda query: run_search(client, query), SEARCH_TIMEOUT_MS)
 
 
 def known_cameras(client: redis.Redis) -> list[str]:
     """Return the camera names in the index (lowercase, as tags are stored)."""
-    values = client.execute_command("FT.TAGVALS", contract.INDEX_NAME, contract.F_CAMERA)
-    return sorted(v.decode() if isinstance(v, bytes) else str(v) for v in values)
+    return tag_values(client, contract.F_CAMERA)
 
 
 def plan_timelapse(client: redis.Redis, options: TimelapseOptions, max_frames: int) -> Plan:
     """Check a request against what is stored; return its frame count or raise
     TimelapseInputError (unknown camera, nothing in range, more frames than `max_frames`)."""
     options.check()
+    counter = lister(client)
     if options.camera:
-        tag = f"@{contract.F_CAMERA}:{{{_escape_tag(options.camera)}}}"
-        if not _count(client, tag) and not client.exists(contract.camera_key(options.camera)):
+        camera_only = ImageFilter(camera=options.camera)
+        if not counter.count_exact(camera_only) and not client.exists(contract.camera_key(options.camera)):
             names = known_cameras(client)
             known = ", ".join(names) if names else "none yet"
             raise TimelapseInputError(
@@ -294,10 +276,10 @@ def plan_timelapse(client: redis.Redis, options: TimelapseOptions, max_frames: i
                 f"{known}). Pick one of those, or leave the camera out for all of them.",
                 "camera",
             )
-    total = _count(client, _query_text(options, options.since))
+    total = counter.count_exact(image_filter(options))
     dark = 0
     if options.min_lux is not None:
-        dark = _count(client, _query_text(options, options.since, with_lux=False)) - total
+        dark = counter.count_exact(image_filter(options, with_lux=False)) - total
     if total == 0:
         where = f" from camera {options.camera!r}" if options.camera else ""
         extra = (f" ({dark} were darker than {options.min_lux:g} lux and skipped)"
@@ -321,36 +303,24 @@ def plan_timelapse(client: redis.Redis, options: TimelapseOptions, max_frames: i
 def iter_frames(
     client: redis.Redis, options: TimelapseOptions, page_size: int = PAGE_SIZE
 ) -> Iterator[FrameRef]:
-    """Yield the images of a request in timestamp order, one query per page.
-
-    Each page starts at the last timestamp seen (inclusive) and asks for as many extra
-    rows as ids already yielded at that timestamp, so images sharing a timestamp are
-    neither lost nor repeated, and no query needs a growing offset.
-    """
-    index = client.ft(contract.INDEX_NAME)
-    low = options.since
-    seen_at_low: set[str] = set()
+    """Yield the images of a request in timestamp order (ties by id), one page at a time,
+    with the gallery's keyset paging: each page starts after the last image yielded."""
+    pages = lister(client)
+    flt, order = image_filter(options), SORTS["oldest"]
+    cursor = None
     while True:
-        wanted = page_size + len(seen_at_low)
-        query = (
-            Query(_query_text(options, low))
-            .sort_by(contract.F_TIMESTAMP, asc=True)
-            .return_fields(contract.F_TIMESTAMP, contract.F_LUX)
-            .paging(0, wanted)
-            .dialect(2)
-        )
-        docs = index.search(query).docs
-        for doc in docs:
-            if doc.id in seen_at_low:
-                continue
-            ts = float(doc.timestamp)
-            if ts != low:
-                low, seen_at_low = ts, set()
-            seen_at_low.add(doc.id)
-            lux = getattr(doc, contract.F_LUX, None)
-            yield FrameRef(key=doc.id, timestamp=ts, lux=None if lux in (None, "") else float(lux))
-        if len(docs) < wanted:
+        page = pages.page(flt, order, cursor, page_size)
+        for row in page.rows:
+            yield _frame_ref(row)
+        if page.next_cursor is None:
             return
+        cursor = page.next_cursor
+
+
+def _frame_ref(row: Row) -> FrameRef:
+    lux = row.fields.get(contract.F_LUX)
+    return FrameRef(key=contract.image_key(row.image_id), timestamp=row.number(contract.F_TIMESTAMP),
+                    lux=None if lux in (None, "") else float(lux))
 
 
 # --- Pictures --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The live-view hub: one Redis pub/sub subscription per camera, fanned out to every viewer.
 
-A gallery process holds one `LiveHub` (in `app.extensions["live_hub"]`). The first viewer
+A gallery process holds one `LiveHub` (made on first use: `server.live.get_hub()`). The first viewer
 of a camera makes the hub's reader thread SUBSCRIBE to that camera's preview channel; a
 few seconds after the last viewer leaves it UNSUBSCRIBEs, and with nothing left to read
 the thread exits. The capture daemon publishes frames only while the channel has
@@ -18,43 +18,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import redis
-from flask import Flask, current_app
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from pi.contract import CAMERA_NAME_RE, CameraStatus, camera_statuses, preview_channel
 from pi.redis_connection import connect, redact_url
+from server.core.settings import GallerySettings, default
 
 logger = logging.getLogger(__name__)
 
-EXTENSION_KEY = "live_hub"
-
-#: Config keys (app.config) and their defaults.
-DEFAULTS: dict[str, float | int] = {
-    # Seconds a camera stays subscribed after its last viewer left (a reload doesn't churn).
-    "LIVE_LINGER": 3.0,
-    # A camera whose newest frame is older than this is shown as offline.
-    "LIVE_OFFLINE_AFTER": 5.0,
-    # Frames larger than this are dropped (the daemon's own limit should be lower).
-    "LIVE_MAX_FRAME_BYTES": 1024 * 1024,
-    # Open MJPEG streams per gallery process; more get a 503 so the grid keeps its workers.
-    # 0 means half of GALLERY_THREADS (the waitress thread count).
-    "LIVE_MAX_VIEWERS": 0,
-    # A viewer that has not taken a frame for this long is stuck writing to a dead client:
-    # the hub drops it (and its subscription) even though its thread is still blocked.
-    "LIVE_WRITE_TIMEOUT": 30.0,
-}
 
 _JPEG_MAGIC = b"\xff\xd8"
 #: While Redis is marked down and no reader runs to notice its return, status calls PING it
 #: at most this often.
 PROBE_INTERVAL = 1.0
-#: How long the list of cameras (a SCAN over the keyspace) is reused.
+#: How long the list of cameras (the `cameras` registry and their heartbeats) is reused.
 DIRECTORY_MAX_AGE = 5.0
 
 
@@ -151,11 +133,11 @@ class LiveHub:
         self,
         redis_url: str,
         *,
-        linger: float = DEFAULTS["LIVE_LINGER"],
-        offline_after: float = DEFAULTS["LIVE_OFFLINE_AFTER"],
-        max_frame_bytes: int = int(DEFAULTS["LIVE_MAX_FRAME_BYTES"]),
+        linger: float = float(default("LIVE_LINGER")),
+        offline_after: float = float(default("LIVE_OFFLINE_AFTER")),
+        max_frame_bytes: int = int(default("LIVE_MAX_FRAME_BYTES")),
         max_viewers: int = 32,
-        write_timeout: float = DEFAULTS["LIVE_WRITE_TIMEOUT"],
+        write_timeout: float = float(default("LIVE_WRITE_TIMEOUT")),
         poll_interval: float = 0.1,
         reconnect_cap: float = 2.0,
         socket_timeout: float = 3.0,
@@ -187,18 +169,16 @@ class LiveHub:
         self._directory_at = float("-inf")
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> LiveHub:
-        """Build a hub from an app config: REDIS_URL and the LIVE_* settings."""
-        opts = {key: config.get(key, default) for key, default in DEFAULTS.items()}
-        threads = int(config.get("GALLERY_THREADS") or 64)
+    def from_settings(cls, settings: GallerySettings) -> LiveHub:
+        """Build a hub from the gallery's settings: REDIS_URL and the LIVE_* values."""
         return cls(
-            config["REDIS_URL"],
-            linger=float(opts["LIVE_LINGER"]),
-            offline_after=float(opts["LIVE_OFFLINE_AFTER"]),
-            max_frame_bytes=int(opts["LIVE_MAX_FRAME_BYTES"]),
-            max_viewers=int(opts["LIVE_MAX_VIEWERS"]) or max(1, threads // 2),
-            write_timeout=float(opts["LIVE_WRITE_TIMEOUT"]),
-            socket_timeout=float(config.get("REDIS_TIMEOUT") or 3.0),
+            settings.redis_url,
+            linger=settings.live_linger,
+            offline_after=settings.live_offline_after,
+            max_frame_bytes=settings.live_max_frame_bytes,
+            max_viewers=settings.live_viewer_limit,
+            write_timeout=settings.live_write_timeout,
+            socket_timeout=settings.redis_timeout,
         )
 
     # --- Public API ---------------------------------------------------------------------
@@ -400,7 +380,7 @@ class LiveHub:
             if not feed.viewers and now >= feed.keep_until:
                 del self._feeds[feed.camera]
                 del self._by_channel[feed.channel.encode()]
-                if feed.fresh(self.offline_after):
+                if feed.latest is not None and feed.fresh(self.offline_after):
                     self._lapsed[feed.camera] = feed.latest
         if self._stopping or not self._feeds:
             self._thread = None
@@ -492,37 +472,3 @@ class LiveHub:
 def _check_camera(camera: str) -> None:
     if not CAMERA_NAME_RE.match(camera):
         raise ValueError(f"invalid camera name {camera!r}")
-
-
-def init_app(app: Flask) -> None:
-    """Attach a (not yet started) hub to the app; its thread starts with the first viewer."""
-    app.extensions[EXTENSION_KEY] = _LazyHub(lambda: LiveHub.from_config(app.config))
-
-
-def get_hub(app: Flask | None = None) -> LiveHub:
-    """Return the app's hub, creating it from the app's config on first use."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    holder = app.extensions.get(EXTENSION_KEY)
-    if holder is None:
-        init_app(app)
-        holder = app.extensions[EXTENSION_KEY]
-    return holder.get()
-
-
-class _LazyHub:
-    """Creates the hub once, on first use, after the app's config is complete."""
-
-    def __init__(self, factory: Callable[[], LiveHub]) -> None:
-        self._factory = factory
-        self._lock = threading.Lock()
-        self._hub: LiveHub | None = None
-
-    def get(self) -> LiveHub:
-        with self._lock:
-            if self._hub is None:
-                self._hub = self._factory()
-            return self._hub
-
-    def peek(self) -> LiveHub | None:
-        """Return the hub if it was created, without creating it."""
-        return self._hub
