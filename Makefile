@@ -13,6 +13,7 @@ test: setup
 
 lint: setup
 	@.venv/bin/ruff check pi server tests bench scripts
+	@node_modules/.bin/eslint --max-warnings 0 .
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done

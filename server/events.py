@@ -1,5 +1,12 @@
 """Server-Sent Events of new images, read from the capture daemon's Redis Stream.
 
+GET /api/events takes the list's filter parameters (since, until, camera, trigger, lux_min,
+lux_max) and `after`, the list's `stream_id`. A new image that matches the filter comes as
+an `image` event whose data is one item in the shape of GET /api/images' `images[]`; the
+filter is the list's own FT query, asked of just the new keys (INKEYS). Any other entry
+(outside the filter, or already gone) comes as an `other` event, so the page still knows
+that the store changed.
+
 Each event's id is its stream id, so a browser that reconnects sends it back as
 Last-Event-ID and gets exactly the entries it missed. When the stream was trimmed past
 that id, a `reset` event tells the page to reload its listing instead.
@@ -13,11 +20,13 @@ import time
 from collections.abc import Iterator
 
 import redis
-from flask import Response, current_app, request
+from flask import Response, current_app, request, stream_with_context
 
-from pi.contract import STREAM_KEY
+from pi.contract import STREAM_KEY, image_key, is_valid_image_id
 
-from .params import stream_id
+from . import images, search
+from .params import parse_filter, stream_id
+from .queries import ImageFilter, filter_parts, search_query
 from .redis_store import get_redis
 
 logger = logging.getLogger(__name__)
@@ -55,25 +64,39 @@ def _event(kind: str, data: dict, event_id: str | None = None) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _image_event(sid: str, fields: dict[bytes, bytes]) -> str | None:
-    entry = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
-    image_id = entry.get("id")
-    if not image_id:
-        return None
-    data: dict = {"id": image_id, "stream_id": sid, "camera": entry.get("camera"),
-                  "trigger": entry.get("trigger")}
-    for name in ("timestamp", "lux"):
-        try:
-            data[name] = float(entry[name])
-        except (KeyError, ValueError):
-            data[name] = None
-    return _event("image", data, sid)
+def _image_events(entries: list, flt: ImageFilter) -> Iterator[str]:
+    """Yield an `image` event (a list item) for each entry whose image matches `flt`, and an
+    `other` event for the rest, in stream order."""
+    announced = []
+    for sid_bytes, fields in entries:
+        value = fields.get(b"id")
+        image_id = value.decode("utf-8", "replace") if value else ""
+        announced.append((sid_bytes.decode(), image_id if is_valid_image_id(image_id) else None))
+    keys = sorted({image_key(i) for _, i in announced if i})
+    matched = {}
+    if keys:
+        timeout = int(current_app.config["GALLERY_SEARCH_TIMEOUT_MS"])
+        query = search_query(filter_parts(flt), None, len(keys), timeout).limit_ids(*keys)
+        rows, _ = search.search(query)
+        matched = {row.image_id: row.fields for row in rows}
+    for sid, image_id in announced:
+        item = None
+        if image_id in matched:
+            try:
+                item = images.summary(image_id, matched[image_id])
+            except ValueError:
+                item = None  # written by hand with a broken timestamp
+        if item is None:
+            yield _event("other", {"stream_id": sid}, sid)
+        else:
+            yield _event("image", item, sid)
 
 
 def stream() -> Response:
     """Return the text/event-stream response for GET /api/events."""
     last = stream_id(request.headers.get("Last-Event-ID"), "Last-Event-ID") or stream_id(
-        request.args.get("since"), "since")
+        request.args.get("after"), "after")
+    flt = parse_filter(request.args)
     client = get_redis()
     if last is None:
         last = latest_id(client)  # raises (a 503) when Redis is down, before streaming starts
@@ -94,11 +117,9 @@ def stream() -> Response:
                 timeout = min(block_ms, int((lifetime - (time.monotonic() - started)) * 1000))
                 reply = client.xread({STREAM_KEY: last}, count=100, block=max(1, timeout))
                 for _, entries in reply or []:
-                    for sid_bytes, fields in entries:
-                        last = sid_bytes.decode()
-                        event = _image_event(last, fields)
-                        if event:
-                            yield event
+                    if entries:
+                        last = entries[-1][0].decode()
+                        yield from _image_events(entries, flt)
                     quiet_since = time.monotonic()
                 if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
                     yield ": keepalive\n\n"
@@ -108,7 +129,8 @@ def stream() -> Response:
                            type(exc).__name__)
             yield _event("unavailable", {"message": "Redis is unreachable; reconnecting."})
 
-    response = Response(generate(last), mimetype="text/event-stream")
+    # The request context stays for the stream: list items carry URLs (url_for).
+    response = Response(stream_with_context(generate(last)), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -120,9 +120,12 @@ PATHS: dict[str, dict[str, Any]] = {
                           {"type": "integer", "minimum": 2, "maximum": 500})],
     )},
     "/api/events": {"get": _op(
-        "New images as Server-Sent Events; event ids are stream ids (send Last-Event-ID to resume).",
+        "New images matching the filter as Server-Sent Events: each `image` event's data is an "
+        "item as in /api/images; other new entries come as `other` events. Event ids are stream "
+        "ids (send Last-Event-ID to resume).",
         {"200": _ok("An event stream.", {"text/event-stream": {}}), "400": _ERROR, "503": _ERROR},
-        [_param("since", "Stream id to resume after (the list's `stream_id`).", {"type": "string"}),
+        [*_FILTER,
+         _param("after", "Stream id to resume after (the list's `stream_id`).", {"type": "string"}),
          _param("Last-Event-ID", "Stream id to resume after.", {"type": "string"}, "header")],
     )},
     "/api/openapi.json": {"get": _op("This document.", {"200": _ok("OpenAPI 3.1.")})},
