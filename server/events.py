@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import redis
 from flask import Response, current_app, request, stream_with_context
 
-from pi.contract import STREAM_KEY, image_key, is_valid_image_id
+from pi.contract import STREAM_KEY, SearchModuleMissing, image_key, is_valid_image_id
 
 from . import images, search
 from .params import parse_filter, stream_id
@@ -67,13 +67,13 @@ def _event(kind: str, data: dict, event_id: str | None = None) -> str:
 def _image_events(entries: list, flt: ImageFilter) -> Iterator[str]:
     """Yield an `image` event (a list item) for each entry whose image matches `flt`, and an
     `other` event for the rest, in stream order."""
-    announced = []
+    announced: list[tuple[str, str | None]] = []
     for sid_bytes, fields in entries:
         value = fields.get(b"id")
         image_id = value.decode("utf-8", "replace") if value else ""
         announced.append((sid_bytes.decode(), image_id if is_valid_image_id(image_id) else None))
     keys = sorted({image_key(i) for _, i in announced if i})
-    matched = {}
+    matched: dict[str, dict[str, str]] = {}
     if keys:
         timeout = int(current_app.config["GALLERY_SEARCH_TIMEOUT_MS"])
         query = search_query(filter_parts(flt), None, len(keys), timeout).limit_ids(*keys)
@@ -124,7 +124,7 @@ def stream() -> Response:
                 if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
                     yield ": keepalive\n\n"
                     quiet_since = time.monotonic()
-        except (redis.RedisError, OSError) as exc:
+        except (redis.RedisError, OSError, SearchModuleMissing) as exc:
             logger.warning("Event stream stopped: Redis failed (%s); the browser reconnects",
                            type(exc).__name__)
             yield _event("unavailable", {"message": "Redis is unreachable; reconnecting."})
