@@ -276,7 +276,7 @@ def _float(text: str | None, name: str | None = None,
     if text in (None, ""):
         return None
     try:
-        value = float(text)  # type: ignore[arg-type]
+        value = float(text)
     except (TypeError, ValueError):
         return None
     low, high = bounds or NUMBER_RANGES.get(name or "", (-math.inf, math.inf))
