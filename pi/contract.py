@@ -829,7 +829,7 @@ def full_size_state(client: redis.Redis, image_id_: str) -> FullSizeState | None
 def full_size_query(now: float | None = None) -> str:
     """Return the FT.SEARCH clause matching pictures whose full size is still there."""
     now = time.time() if now is None else now
-    return f"@{F_FULL_UNTIL}:[{math.floor(now)} +inf]"
+    return f"@{F_FULL_UNTIL}:[{now:.3f} +inf]"
 
 
 # --- Budgets -----------------------------------------------------------------------------
