@@ -288,8 +288,9 @@ def test_near_duplicates_are_history_only_at_night_and_whole_in_daylight(r, redi
                                                                          unchanged):
     from pi.cameras.simulated import SimulatedCamera
 
-    # Each 0.2 s interval is two minutes of scene time: clouds drift, the moon moves.
-    camera = SimulatedCamera(resolution=(320, 180), clock=_clock_at(hour + 0.01, 600))
+    # Each 0.2 s interval is 12 s of scene time: clouds drift (slowly at night, when they are
+    # dark), the sun and moon move.
+    camera = SimulatedCamera(resolution=(320, 180), clock=_clock_at(hour + 0.01, 60))
     d = run_daemon(redis_url, "--interval", "0.2", "--expiry", "600", "--history-expiry", "86400",
                    camera=camera)
     wait_until(lambda: len(list(r.scan_iter("image:*"))) >= 6, 10.0)
