@@ -242,8 +242,8 @@ def main() -> int:
                                 args.pairs, None)
             print("Filling the tiered Redis (detailed thumbnails) until it evicts ...", flush=True)
             stored, seconds = fill(store, captures, webp_thumbs, args.pairs, args.max_pictures)
-            results["tiered"] = (image_count(tiered), full_count(tiered), tiered.info("stats")["evicted_keys"],
-                                 stored, breakdown(tiered))
+            evicted = tiered.info("stats")["evicted_keys"]
+            results["tiered"] = (image_count(tiered), full_count(tiered), evicted, stored, breakdown(tiered))
             today.close()
             tiered.close()
         with server(tmp, "smooth") as smooth_srv:

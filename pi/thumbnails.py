@@ -62,8 +62,8 @@ def full_decode_thumbnail(jpeg: bytes, box: tuple[int, int]) -> bytes:
 #: Thumbnails for the history tier (issue 9): WebP, which every browser shows, is about
 #: half the size of a JPEG of the same quality. Stepped down until under the cap.
 HISTORY_THUMBNAIL_MAX_BYTES = 12_000
-WEBP_QUALITY = 70
-_WEBP_STEPS = (70, 60, 50, 40, 30)
+WEBP_QUALITY = 60
+_WEBP_STEPS = (60, 50, 40, 30)
 
 
 def history_thumbnail(thumbnail: bytes, fmt: str = "webp", quality: int = WEBP_QUALITY,
