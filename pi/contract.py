@@ -144,16 +144,16 @@ F_UNCHANGED_SINCE = "unchanged_since"
 F_SAME_AS = "same_as"
 
 BINARY_FIELDS = frozenset({F_IMAGE_DATA, F_THUMBNAIL})
+#: The retention fields (issue 9), in the order shown; `unchanged_since` and `same_as` only
+#: in near-duplicates, none in the reference's hashes.
+RETENTION_FIELDS = (F_THUMBNAIL_MIME, F_FULL_UNTIL, F_PLAN_FULL_UNTIL, F_PLAN_HISTORY_UNTIL,
+                    F_UNCHANGED_SINCE, F_SAME_AS)
 #: Every text field a listing may ask for: all but the two binary ones.
 METADATA_FIELDS = (
     F_TIMESTAMP, F_CAPTURED_AT, F_CAMERA, F_TRIGGER, F_MIME_TYPE, F_LUX, F_WIDTH, F_HEIGHT,
-    F_SIZE, F_EXPOSURE, F_GAIN, F_COLOUR_TEMP, F_LENS,
+    F_SIZE, F_EXPOSURE, F_GAIN, F_COLOUR_TEMP, F_LENS, *RETENTION_FIELDS,
 )
-#: The retention fields (issue 9); only some are present in a given picture, none in the
-#: reference's. A listing that labels tiers asks for these too.
-RETENTION_FIELDS = (F_THUMBNAIL_MIME, F_FULL_UNTIL, F_PLAN_FULL_UNTIL, F_PLAN_HISTORY_UNTIL,
-                    F_UNCHANGED_SINCE, F_SAME_AS)
-_KNOWN = frozenset(METADATA_FIELDS) | BINARY_FIELDS | frozenset(RETENTION_FIELDS)
+_KNOWN = frozenset(METADATA_FIELDS) | BINARY_FIELDS
 
 
 @dataclass
@@ -342,7 +342,7 @@ def save_image(client: redis.Redis, record: ImageRecord, ttl: float, image_id_: 
         # drops any entry whose full size has gone, however it went).
         pipe.zremrangebyscore(set_key, "-inf", f"({now - ttl:.3f}")
         if trim is not None:
-            _trim_script(client)(keys=[set_key], client=pipe, args=trim.script_args(now))
+            _eval(pipe, _TRIM_LUA, [set_key], trim.script_args(now))
     pipe.xadd(STREAM_KEY, stream_entry(image_id_, record), maxlen=STREAM_MAXLEN, approximate=True)
     results = pipe.execute()
     if has_set and trim is not None:
@@ -634,22 +634,11 @@ end
 return 0
 """
 
-_SCRIPTS: dict[str, Any] = {}
-
-
-def _script(client: redis.Redis, name: str, source: str) -> Any:
-    """Return a callable running a Lua script (by EVALSHA, loading it when missing) on `client`."""
-    script = _SCRIPTS.get(name)
-    if script is None:
-        script = _SCRIPTS[name] = client.register_script(source)
-
-    def run(keys: list[str], args: list[Any], client: Any = client) -> Any:
-        return script(keys=keys, args=args, client=client)
-    return run
-
-
-def _trim_script(client: redis.Redis) -> Any:
-    return _script(client, "trim", _TRIM_LUA)
+def _eval(client: Any, source: str, keys: list[str], args: list[Any]) -> Any:
+    """Run a Lua script with EVAL: the script travels with the call (a few hundred bytes),
+    so it needs no SCRIPT LOAD round trip and survives a restarted Redis; Redis caches it
+    compiled."""
+    return client.eval(source, len(keys), *keys, *args)
 
 
 @dataclass
@@ -693,7 +682,7 @@ def trim_full_size(client: redis.Redis, camera: str, policy: TrimPolicy) -> int:
 
     The daemon does this after every store; this is for a budget that just shrank.
     """
-    result = _trim_script(client)(keys=[full_set_key(camera)], args=policy.script_args(time.time()))
+    result = _eval(client, _TRIM_LUA, [full_set_key(camera)], policy.script_args(time.time()))
     policy.last_trimmed, policy.last_bytes = int(result[0]), int(result[1])
     return policy.last_trimmed
 
@@ -714,7 +703,7 @@ def keep(client: redis.Redis, image_id_: str) -> KeepResult | None:
     key = image_key(image_id_)
     camera = _text(client.hget(key, F_CAMERA))
     keys = [key] + ([full_set_key(camera)] if camera and CAMERA_NAME_RE.match(camera) else [])
-    pttl, full = _script(client, "keep", _KEEP_LUA)(keys=keys, args=[image_id_])
+    pttl, full = _eval(client, _KEEP_LUA, keys, [image_id_])
     if pttl == -2:
         return None
     when = None if pttl < 0 else round(time.time() + pttl / 1000, 3)
@@ -749,8 +738,8 @@ def let_expire(client: redis.Redis, image_id_: str, fallback: float = 86400.0) -
     full_at = min(full_at, history_at)
     keys = [key] + ([full_set_key(camera)] if camera and CAMERA_NAME_RE.match(camera) else [])
     ts = _float(timestamp) or now
-    result = _script(client, "let_expire", _LET_EXPIRE_LUA)(
-        keys=keys, args=[math.ceil(history_at * 1000), math.ceil(full_at * 1000), f"{ts:.3f}", image_id_])
+    result = _eval(client, _LET_EXPIRE_LUA, keys,
+                   [math.ceil(history_at * 1000), math.ceil(full_at * 1000), f"{ts:.3f}", image_id_])
     if result == -2:
         return None
     return ExpiryResult(round(history_at, 3), None if result == 0 else round(int(result) / 1000, 3))
