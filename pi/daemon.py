@@ -127,12 +127,25 @@ class CaptureDaemon:
                                             self.shared.try_preview, s.preview_fps,
                                             s.preview_max_bytes, self.stop_event)
             self.preview.start()
+        self._log_retention()
         every = f" every {s.interval:g} s" if s.interval else ""
         logger.info("Camera %s (%s): triggers %s%s, expiry %g s, Redis %s, spool %s (%d waiting, "
                     "max %g MB), previews %s", s.camera_name, self.camera.describe(),
                     ",".join(s.triggers), every, s.expiry, self.where, self.spool.directory,
                     len(self.spool), s.spool_max_mb,
                     f"{s.preview_fps:g} fps while watched" if s.preview_fps > 0 else "off")
+
+    def _log_retention(self) -> None:
+        """Say at start how pictures will be kept (issue 9)."""
+        s = self.settings
+        if s.tiered:
+            logger.info("Two tiers: full size for IMAGE_EXPIRY=%g s, thumbnail (%s) and metadata for "
+                        "HISTORY_EXPIRY=%g s; near-duplicates %s", s.expiry, s.thumbnail_format,
+                        s.history_expiry, f"stored as history only under {s.near_duplicate_threshold:g}"
+                        if self.near_duplicates else "kept whole")
+        elif s.history_expiry is not None:
+            logger.info("HISTORY_EXPIRY=%g s is not longer than IMAGE_EXPIRY=%g s: each picture has one "
+                        "expiry, as without tiers", s.history_expiry, s.expiry)
 
     def shutdown(self) -> None:
         """Stop the triggers and background threads (within about a second)."""

@@ -359,3 +359,19 @@ def test_reference_pictures_and_old_hashes_still_read_and_search(r):
     ours = store_image(r, camera="garden", timestamp=1_700_000_100, lux=110)
     assert contract.full_size_state(r, ref).state == "full"
     assert search_ids(r, "@lux:[100 120]") == {ref, ours}
+
+
+def test_total_budget_is_shared_by_the_cameras_online_or_holding_full_sizes(r):
+    contract.ensure_index(r)
+    now = time.time()
+    contract.save_heartbeat(r, contract.CameraStatus(camera="garden"), ttl=30)
+    contract.save_heartbeat(r, contract.CameraStatus(camera="gone"), ttl=30)
+    r.delete(contract.camera_key("gone"))  # offline, and no full-size pictures: no share
+    contract.save_heartbeat(r, contract.CameraStatus(camera="porch"), ttl=30)
+    r.delete(contract.camera_key("porch"))  # offline, but still holds full-size pictures
+    save(r, "porch", now, size=1000)
+    contract.write_budgets(r, Budgets(total=90 * MB, cameras={"attic": 30 * MB}, min_age=60))
+    policy, problems = contract.camera_trim_policy(r, "garden")
+    assert problems == [] and policy.min_age == 60
+    assert policy.budget == 30 * MB  # (90 - attic's 30) shared by garden and porch
+    assert contract.camera_trim_policy(r, "attic")[0].budget == 30 * MB
