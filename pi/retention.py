@@ -254,7 +254,10 @@ def _index_bytes_per_doc(client: redis.Redis) -> float:
 
 
 def read_forecast(client: redis.Redis, now: float | None = None, window: float = WINDOW) -> Forecast:
-    """Measure each camera's last `window` seconds in Redis and return the forecast."""
+    """Measure each camera's last `window` seconds in Redis and return the forecast.
+
+    `client` speaks RESP2, as every client of this project (pi.redis_connection.connect).
+    """
     now = time.time() if now is None else now
     since = f"@timestamp:[{now - window:.3f} +inf]"
     everything = _aggregate(client, since)
@@ -276,3 +279,41 @@ def read_forecast(client: redis.Redis, now: float | None = None, window: float =
     movies, count = _timelapse_memory(client)
     memory = None if maxmemory is None else max(0, maxmemory - startup - movies)
     return forecast(usages, memory, budgets.min_age, movies, count)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the forecast and the budgets: `python -m pi.retention [--redis-url URL]`."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m pi.retention",
+                                     description="How far back each camera's full size and history reach.")
+    parser.add_argument("--redis-url", default=None, help="default: REDIS_URL, else redis://localhost:6379")
+    args = parser.parse_args(argv)
+    from pi.redis_connection import connect
+
+    client = connect(args.redis_url or contract.redis_url_from_env(), retries=0)
+    try:
+        result = read_forecast(client)
+        budgets, problems = contract.read_budgets(client)
+    except redis.RedisError as exc:
+        print(f"error: Redis: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    for cam in result.cameras:
+        print(cam.describe())
+    if not result.cameras:
+        print("No pictures in the last hour.")
+    memory = "no maxmemory" if result.memory_for_pictures is None else \
+        f"{result.memory_for_pictures / 1e6:.0f} MB for pictures"
+    print(f"Memory: {memory}; {result.timelapse_count} time-lapse movies, "
+          f"{result.timelapse_bytes / 1e6:.1f} MB")
+    print(f"Budgets ({contract.BUDGETS_KEY}): {budgets.to_hash() or 'none'}")
+    for line in [*result.warnings, *problems]:
+        print(f"warning: {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

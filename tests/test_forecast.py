@@ -87,3 +87,19 @@ def test_read_forecast_measures_the_rate_sizes_and_movies_in_redis(r):
     assert cam.history_limited_by in ("memory", "expiry") and cam.history_reach > DAY
     assert f.timelapse_count == 1 and f.timelapse_bytes >= 500_000
     assert "garden: full size" in cam.describe()
+
+
+def test_the_forecast_command_prints_each_camera_and_the_budgets(r, redis_url, capsys):
+    from pi.retention import main
+
+    contract.ensure_index(r)
+    contract.write_budgets(r, Budgets(default=50 * MB, min_age=3600))
+    now = time.time()
+    for i in range(5):
+        ts = now - 300 + i * 60
+        save_image(r, ImageRecord(timestamp=ts, image_data=b"\xff\xd8" + b"x" * 50_000, camera="porch",
+                                  thumbnail=make_jpeg(64, 36)), 86400, image_id("porch", ts), full_ttl=3600)
+    assert main(["--redis-url", redis_url]) == 0
+    out = capsys.readouterr().out
+    assert "porch: full size" in out and "MB/min" in out
+    assert "'default': '50000000'" in out and "'min_age': '3600'" in out
