@@ -264,7 +264,7 @@ class ImageRecord:
             thumbnail=_as_bytes(h.get(F_THUMBNAIL)),
             extra={k: v for k, v in text.items() if k not in _KNOWN and k not in ("id", "payload")},
             thumbnail_mime=text.get(F_THUMBNAIL_MIME) or None,
-            full_until=_float(text.get(F_FULL_UNTIL)),
+            full_until=_until(text.get(F_FULL_UNTIL)),
             plan_full_until=_float(text.get(F_PLAN_FULL_UNTIL)),
             plan_history_until=_float(text.get(F_PLAN_HISTORY_UNTIL)),
             unchanged_since=_float(text.get(F_UNCHANGED_SINCE)),
@@ -745,6 +745,13 @@ def let_expire(client: redis.Redis, image_id_: str, fallback: float = 86400.0) -
     return ExpiryResult(round(history_at, 3), None if result == 0 else round(int(result) / 1000, 3))
 
 
+def _until(text: str | None) -> float | None:
+    """Parse `full_until`: unix seconds, or `inf` for a kept picture; None if unreadable."""
+    if text is not None and text.strip().lower() in ("inf", "+inf"):
+        return math.inf
+    return _float(text)
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -782,7 +789,7 @@ def tier_from_fields(fields: Mapping[Any, Any], has_image: bool, pttl_ms: int | 
     """
     h = {_text(k): _text(v) for k, v in fields.items()}
     now = time.time() if now is None else now
-    full_until = _float(h.get(F_FULL_UNTIL))
+    full_until = _until(h.get(F_FULL_UNTIL))
     plan = _float(h.get(F_PLAN_FULL_UNTIL))
     kept = pttl_ms == -1
     expires_at = None if pttl_ms is None or pttl_ms < 0 else round(now + pttl_ms / 1000, 3)
