@@ -321,7 +321,7 @@ def save_image(client: redis.Redis, record: ImageRecord, ttl: float, image_id_: 
         record.plan_history_until = round(now + ttl, 3)
     if record.image_data is not None:
         if record.plan_full_until is None:
-            record.plan_full_until = round(now + (full_ttl if tiered else ttl), 3)
+            record.plan_full_until = round(now + (full_ttl if tiered and full_ttl else ttl), 3)
         record.full_until = record.plan_full_until
     elif record.full_until is None:
         record.full_until = record.timestamp  # stored without its full size
@@ -956,7 +956,7 @@ def write_budgets(client: redis.Redis, budgets: Budgets) -> None:
     budgets.validate()
     pipe = client.pipeline(transaction=True)
     pipe.delete(BUDGETS_KEY)
-    fields = budgets.to_hash()
+    fields: dict[Any, Any] = dict(budgets.to_hash())
     if fields:
         pipe.hset(BUDGETS_KEY, mapping=fields)
     pipe.execute()

@@ -177,7 +177,7 @@ def forecast(usages: list[CameraUsage], memory: int | None, min_age: float = 0.0
 
 def _num(value: object) -> float | None:
     try:
-        number = float(value.decode() if isinstance(value, bytes) else value)  # type: ignore[union-attr,arg-type]
+        number = float(value.decode() if isinstance(value, bytes) else value)  # type: ignore[arg-type]
     except (TypeError, ValueError, AttributeError):
         return None
     return number if math.isfinite(number) else None
