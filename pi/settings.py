@@ -73,6 +73,16 @@ class Settings:
     camera_max_failures: int = 5
     main_format: str = "YUV420"
     idle_fps: float = 5.0
+    # Retention (issue 9).
+    history_expiry: float | None = None  # seconds; None or <= expiry: one TTL, as the reference
+    thumbnail_format: str = "webp"
+    near_duplicates: bool = True
+    near_duplicate_threshold: float = 3.0
+
+    @property
+    def tiered(self) -> bool:
+        """Tell whether pictures are stored in two tiers (HISTORY_EXPIRY longer than IMAGE_EXPIRY)."""
+        return self.history_expiry is not None and self.history_expiry > self.expiry
 
     @property
     def heartbeat_ttl(self) -> float:
@@ -319,6 +329,23 @@ OPTIONS: tuple[Option, ...] = (
            "BYTES"),
     Option("SUMMARY_INTERVAL", "--summary-interval", "summary_interval", _positive_float, 300.0,
            "seconds between summary log lines (default %(default)s)", "SECONDS"),
+    # Retention (issue 9): two tiers, thumbnails, near-duplicates.
+    Option("HISTORY_EXPIRY", "--history-expiry", "history_expiry", _positive_float, None,
+           "seconds the thumbnail and metadata stay in Redis. Longer than IMAGE_EXPIRY turns "
+           "on two tiers: the full-size picture goes after IMAGE_EXPIRY, the rest after this "
+           "(pi/env.example sets 2592000, 30 days). Unset: everything goes after IMAGE_EXPIRY, "
+           "as in the reference.", "SECONDS"),
+    Option("THUMBNAIL_FORMAT", "--thumbnail-format", "thumbnail_format", _choice(("webp", "jpeg")),
+           "webp", "webp (about half the bytes; every browser shows it) or jpeg (default "
+           "%(default)s)", "webp|jpeg"),
+    Option("NEAR_DUPLICATES", "--near-duplicates", "near_duplicates", _bool, True,
+           "with two tiers, store an interval picture nearly the same as the last stored one "
+           "as thumbnail and metadata only; sensor and motion pictures are always kept whole "
+           "(default 1)", "0|1"),
+    Option("NEAR_DUPLICATE_THRESHOLD", "--near-duplicate-threshold", "near_duplicate_threshold",
+           _float_range(0.01, 255, "a number from 0.01 to 255, e.g. 3"), 3.0,
+           "mean difference (0-255) of the low-resolution frames, in 4x4 blocks, under which "
+           "a picture counts as unchanged (default %(default)s)", "LEVEL"),
     Option("LOG_LEVEL", "--log-level", "log_level", _choice(LOG_LEVELS, upper=True), "INFO",
            "DEBUG, INFO, WARNING or ERROR (default %(default)s); DEBUG prints all camera "
            "metadata", "LEVEL"),

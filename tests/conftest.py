@@ -45,15 +45,31 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
+class _EmbeddedRedisWithArgs(EmbeddedRedis):
+    """An EmbeddedRedis with extra redis-server arguments, e.g. `--rename-command HPEXPIRE ""`."""
+
+    def __init__(self, *args, extra_args: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra_args = list(extra_args)
+
+    def command_line(self) -> list[str]:
+        return super().command_line() + self.extra_args
+
+
 @pytest.fixture
 def redis_factory(tmp_path: Path) -> Iterator:
-    """Start private Redis servers a test may stop, kill or restart; all stopped at the end."""
+    """Start private Redis servers a test may stop, kill or restart; all stopped at the end.
+
+    Keyword arguments as EmbeddedRedis's, plus `extra_args` for redis-server (for example
+    `("--rename-command", "HPEXPIRE", "")` makes a server without hash-field expiry, like
+    Redis Stack 7.2).
+    """
     started: list[EmbeddedRedis] = []
 
     def make(**kwargs) -> EmbeddedRedis:
         kwargs.setdefault("data_dir", tmp_path / f"redis{len(started)}")
         kwargs.setdefault("port", free_port())
-        server = EmbeddedRedis(**kwargs)
+        server = _EmbeddedRedisWithArgs(**kwargs)
         started.append(server)
         return server.start()
 
