@@ -39,6 +39,12 @@ CAMERAS_KEY = "cameras"
 #: A camera silent for this long is dropped from `cameras`.
 CAMERA_FORGET_AFTER = 30 * 86400
 TIMELAPSE_KEY_PREFIX = "timelapse:"
+#: The notifier's state (server/notify): per-target status, delivery marks, digests.
+NOTIFY_KEY_PREFIX = "notify:"
+#: Hash: camera name -> "online" or "offline", as the notifier last announced it.
+NOTIFY_CAMERAS_KEY = "notify:cameras"
+#: Hash: the notifier process itself (consumer, started_at, updated_at, pending, lag, targets).
+NOTIFY_STATUS_KEY = "notify:status"
 
 MIME_JPEG = "image/jpeg"
 
@@ -93,6 +99,26 @@ def camera_key(camera: str) -> str:
 def preview_channel(camera: str) -> str:
     """Return the pub/sub channel that carries a camera's live preview frames."""
     return f"{CAMERA_KEY_PREFIX}{camera}:frame"
+
+
+def notify_target_key(target: str) -> str:
+    """Return the key of a notification target's status hash (last fired, last error, rule)."""
+    return f"{NOTIFY_KEY_PREFIX}target:{target}"
+
+
+def notify_cooldown_key(target: str) -> str:
+    """Return the key of a target's hash camera -> time of the picture it last fired for."""
+    return f"{NOTIFY_KEY_PREFIX}cooldown:{target}"
+
+
+def notify_digest_key(target: str) -> str:
+    """Return the key of a target's hash camera -> JSON of the digest being collected."""
+    return f"{NOTIFY_KEY_PREFIX}digest:{target}"
+
+
+def notify_done_key(stream_id: str) -> str:
+    """Return the key of the set of targets already done with one stream entry."""
+    return f"{NOTIFY_KEY_PREFIX}done:{stream_id}"
 
 
 def timelapse_key(job_id: str) -> str:
@@ -330,6 +356,43 @@ def stream_entry(image_id_: str, record: ImageRecord) -> dict[str, str]:
     if record.lux is not None:
         entry[F_LUX] = _fmt_float(record.lux, 1)
     return entry
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One `images:new` entry, read back and validated (the reader of `stream_entry`)."""
+
+    image_id: str
+    timestamp: float
+    camera: str | None = None
+    trigger: str | None = None
+    lux: float | None = None
+
+
+def read_stream_entry(fields: Mapping[Any, Any]) -> StreamEvent:
+    """Return the event a stream entry announces; raise ValueError naming what is wrong.
+
+    Another writer may use redis-cli, so every field is checked: the id must be a valid
+    image id, the timestamp a finite number, the camera a valid name; a lux that is not
+    a number is dropped. A missing camera is taken from the id (`<camera>:<ms>-<nonce>`).
+    """
+    h = {_s(k): _s(v) for k, v in fields.items()}
+    image_id_ = h.get("id", "")
+    if not is_valid_image_id(image_id_):
+        raise ValueError(f"invalid image id {image_id_[:60]!r}")
+    timestamp = _float(h.get(F_TIMESTAMP))
+    if timestamp is None or not math.isfinite(timestamp) or timestamp < 0:
+        raise ValueError(f"invalid timestamp {h.get(F_TIMESTAMP, '')[:40]!r}")
+    camera = h.get(F_CAMERA) or (image_id_.split(":", 1)[0] if ":" in image_id_ else None)
+    if camera is not None and not CAMERA_NAME_RE.match(camera):
+        raise ValueError(f"invalid camera name {camera[:40]!r}")
+    trigger = h.get(F_TRIGGER) or None
+    if trigger is not None and not CAMERA_NAME_RE.match(trigger):
+        raise ValueError(f"invalid trigger {trigger[:40]!r}")
+    lux = _float(h.get(F_LUX))
+    if lux is not None and not math.isfinite(lux):
+        lux = None
+    return StreamEvent(image_id_, timestamp, camera, trigger, lux)
 
 
 # --- Camera heartbeat ------------------------------------------------------------------

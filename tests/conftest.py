@@ -202,3 +202,16 @@ def page(browser) -> Iterator:
     errors = ConsoleErrors(page, failed_requests_ok=True)
     yield page
     errors.assert_none()
+
+
+# --- Notifier (issue 14) -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """Debian's mosquitto for the session, anonymous, on a free loopback port."""
+    from tests.notify_support import Mosquitto
+
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    yield broker
+    broker.stop()
