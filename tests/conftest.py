@@ -215,3 +215,26 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     broker = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def run_notifier(r) -> Iterator:
+    """Run Notifiers in threads on the emptied session Redis: `run_notifier(targets, **kwargs)`."""
+    import time
+
+    from tests.notify_support import Running
+
+    running: list[Running] = []
+
+    def start(targets, **kwargs) -> Running:
+        handle = Running(r, targets, **kwargs)
+        running.append(handle)
+        # The group starts at "$": wait until it exists, so the test's pictures are seen.
+        deadline = time.monotonic() + 5
+        while not handle.notifier.group_ready and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return handle
+
+    yield start
+    for handle in running:
+        handle.stop()

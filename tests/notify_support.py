@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import shutil
 import subprocess
@@ -15,7 +16,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from pi import contract
 from server.embedded_redis import free_port
+from server.notify.worker import Notifier
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -37,6 +40,8 @@ class Mosquitto:
         self.directory.mkdir(parents=True, exist_ok=True)
         conf = self.directory / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", "persistence false"]
+        if os.geteuid() == 0:  # started as root, mosquitto would become `mosquitto` and lose tmp access
+            lines.append("user root")
         if self.password_file is None:
             lines.append("allow_anonymous true")
         else:
@@ -90,11 +95,12 @@ class Subscriber:
         time.sleep(0.2)  # the SUBACKs
 
     def wait_for(self, topic: str, payload: bytes | None = None, timeout: float = 10.0,
-                 retained: bool | None = None) -> mqtt.MQTTMessage:
-        """Return the first message (seen or new) on `topic` (with `payload`), or fail."""
+                 retained: bool | None = None, after: mqtt.MQTTMessage | None = None) -> mqtt.MQTTMessage:
+        """Return the first message (seen or new, later than `after`) on `topic` (with `payload`)."""
         deadline = time.monotonic() + timeout
         while True:
-            for message in self.seen:
+            start = 0 if after is None else self.seen.index(after) + 1
+            for message in self.seen[start:]:
                 if message.topic == topic and (payload is None or message.payload == payload) \
                         and (retained is None or bool(message.retain) == retained):
                     return message
@@ -179,3 +185,42 @@ class HttpReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+THUMB = b"\xff\xd8\xff\xe0thumbnail-bytes\xff\xd9"
+
+
+def store(r, camera: str = "garden", trigger: str = "motion", lux: float | None = 12.5,
+          timestamp: float | None = None) -> str:
+    """Store a picture as the capture daemon does (hash + stream entry); return its id."""
+    timestamp = time.time() if timestamp is None else timestamp
+    record = contract.ImageRecord(timestamp=timestamp, image_data=b"\xff\xd8full\xff\xd9", camera=camera,
+                                  trigger=trigger, lux=lux, thumbnail=THUMB)
+    new_id = contract.image_id(camera, timestamp)
+    contract.save_image(r, record, 3600, new_id)
+    return new_id
+
+
+class Running:
+    """A Notifier running in a thread, as `python -m server.notify` runs it."""
+
+    def __init__(self, r, targets, **kwargs) -> None:
+        kwargs.setdefault("consumer", "test")
+        kwargs.setdefault("retry_cap", 0.2)
+        kwargs.setdefault("block", 0.05)
+        kwargs.setdefault("heartbeat_check", 0.1)
+        self.notifier = Notifier(r, targets, stop=threading.Event(), **kwargs)
+        self.thread = threading.Thread(target=self.notifier.run, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.notifier.stop.set()
+        self.thread.join(5)
+        assert not self.thread.is_alive()
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

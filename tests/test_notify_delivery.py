@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 
@@ -16,60 +15,9 @@ import pytest
 from pi import contract
 from server.notify.rules import parse_rule
 from server.notify.targets import NtfyTarget, WebhookTarget
-from server.notify.worker import Notifier
-from tests.notify_support import HttpReceiver
+from tests.notify_support import THUMB, HttpReceiver, store, wait_until
 
 SECRET = "s3cret-for-tests"
-THUMB = b"\xff\xd8\xff\xe0thumbnail-bytes\xff\xd9"
-
-
-def store(r, camera: str = "garden", trigger: str = "motion", lux: float | None = 12.5,
-          timestamp: float | None = None) -> str:
-    """Store a picture as the capture daemon does (hash + stream entry); return its id."""
-    timestamp = time.time() if timestamp is None else timestamp
-    record = contract.ImageRecord(timestamp=timestamp, image_data=b"\xff\xd8full\xff\xd9", camera=camera,
-                                  trigger=trigger, lux=lux, thumbnail=THUMB)
-    new_id = contract.image_id(camera, timestamp)
-    contract.save_image(r, record, 3600, new_id)
-    return new_id
-
-
-class Running:
-    """A Notifier running in a thread, as `python -m server.notify` runs it."""
-
-    def __init__(self, r, targets, **kwargs) -> None:
-        kwargs.setdefault("consumer", "test")
-        kwargs.setdefault("retry_cap", 0.2)
-        kwargs.setdefault("block", 0.05)
-        kwargs.setdefault("heartbeat_check", 0.1)
-        self.notifier = Notifier(r, targets, stop=threading.Event(), **kwargs)
-        self.thread = threading.Thread(target=self.notifier.run, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.notifier.stop.set()
-        self.thread.join(5)
-        assert not self.thread.is_alive()
-
-
-@pytest.fixture
-def run_notifier(r) -> Iterator:
-    running: list[Running] = []
-
-    def start(targets, **kwargs) -> Running:
-        handle = Running(r, targets, **kwargs)
-        running.append(handle)
-        # The group starts at "$": wait until it exists, so the test's pictures are seen.
-        deadline = time.monotonic() + 5
-        while not handle.notifier.group_ready and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return handle
-
-    yield start
-    for handle in running:
-        handle.stop()
-
-
 @pytest.fixture
 def hook() -> Iterator[HttpReceiver]:
     receiver = HttpReceiver()
@@ -83,13 +31,6 @@ def webhook(receiver: HttpReceiver, rule: str = "", secret: str | None = SECRET)
 
 def ntfy(receiver: HttpReceiver, rule: str = "") -> NtfyTarget:
     return NtfyTarget(parse_rule(rule), receiver.url("/garden-alerts"), "tk_test", timeout=2)
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_webhook_gets_signed_json_with_gallery_links(r, run_notifier, hook) -> None:

@@ -30,6 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from pi.contract import F_IMAGE_DATA, F_THUMBNAIL
+from pi.mqtt_trigger import capture_topic
 
 from .rules import Rule
 from .settings import MqttSettings
@@ -41,11 +42,6 @@ ONLINE, OFFLINE = "online", "offline"
 ON, OFF = "ON", "OFF"
 PRESS = "PRESS"
 ORIGIN = {"name": "redis-pi-camera", "support_url": "https://github.com/redis-pi-camera"}
-
-
-def capture_topic(topic_prefix: str, camera: str) -> str:
-    """Return the command topic that takes a picture now on a camera."""
-    return f"{topic_prefix}/{camera}/capture"
 
 
 class MqttTarget(Target):
@@ -67,6 +63,7 @@ class MqttTarget(Target):
         self._lock = threading.Lock()
         self._rediscover = threading.Event()
         self._connected_once = False
+        self._closing = False
         self._last_reason = "not connected yet"
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
                              protocol=mqtt.MQTTv311)
@@ -91,6 +88,7 @@ class MqttTarget(Target):
         self.client.loop_start()
 
     def close(self) -> None:
+        self._closing = True
         try:
             if self.client.is_connected():
                 self.client.publish(self.status_topic, OFFLINE, qos=1, retain=True).wait_for_publish(2)
@@ -112,6 +110,8 @@ class MqttTarget(Target):
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._last_reason = f"disconnected ({reason_code})"
+        if self._closing:
+            return
         logger.warning("MQTT connection to %s lost (%s); reconnecting", self.s.url_shown, reason_code)
 
     def _on_message(self, client, userdata, message) -> None:
@@ -164,7 +164,7 @@ class MqttTarget(Target):
         }
         if capture:
             entities["capture"] = ("button", {"name": "Take picture", "payload_press": PRESS,
-                                              "command_topic": self.topic(camera, "capture")})
+                                              "command_topic": capture_topic(self.s.topic_prefix, camera)})
         out = {}
         for entity, (component, config) in entities.items():
             if entity not in self.s.entities:
@@ -172,8 +172,7 @@ class MqttTarget(Target):
             uid = self.unique_id(camera, entity)
             avail = availability[:1] if entity == "capture" else availability
             out[f"{self.s.discovery_prefix}/{component}/{uid}/config"] = {
-                **common, "availability": avail, **config, "unique_id": uid,
-                "object_id": f"{camera}_{entity}"}
+                **common, "availability": avail, **config, "unique_id": uid}
         return out
 
     def _announce(self, camera: str) -> None:

@@ -11,10 +11,10 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pi.contract import CAMERA_NAME_RE, DEFAULT_REDIS_URL
-from pi.redis_connection import redact_url
+from pi.mqtt_trigger import DEFAULT_TOPIC_PREFIX, parse_mqtt_url, redact
 
 from .rules import Rule, parse_rule
 
@@ -39,7 +39,7 @@ class MqttSettings:
     password: str | None = field(repr=False)
     url_shown: str  # the URL with the password replaced by ***
     discovery_prefix: str = "homeassistant"
-    topic_prefix: str = "redis-pi-camera"
+    topic_prefix: str = DEFAULT_TOPIC_PREFIX
     entities: frozenset[str] = frozenset(ENTITIES)
     full_size: bool = False  # the camera entity shows full-size pictures, not thumbnails
     motion_hold: float = 60.0
@@ -72,22 +72,6 @@ class Settings:
         return tuple(name for name in TARGETS if configured[name])
 
 
-def parse_mqtt_url(text: str) -> tuple[str, int, bool, str | None, str | None]:
-    """Return host, port, tls, username, password of mqtt(s)://[user[:password]@]host[:port]."""
-    what = "a URL such as mqtt://user:password@host:1883 or mqtts://host:8883"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        raise ValueError(what) from None
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or parts.path not in ("", "/"):
-        raise ValueError(what)
-    tls = parts.scheme == "mqtts"
-    user = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password is not None else None
-    return parts.hostname, port or (8883 if tls else 1883), tls, user, password
-
-
 def _http_url(name: str, text: str, example: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -96,7 +80,7 @@ def _http_url(name: str, text: str, example: str) -> str:
 
 
 def _shown(text: str) -> str:
-    return repr(redact_url(text) if "://" in text else text)
+    return repr(redact(text) if "://" in text else text)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -140,7 +124,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"MQTT_URL={_shown(mqtt_url)} is not valid: use {exc}") from None
         prefixes = {}
         for name, default in (("MQTT_DISCOVERY_PREFIX", "homeassistant"),
-                              ("MQTT_TOPIC_PREFIX", "redis-pi-camera")):
+                              ("MQTT_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX)):
             value = (get(name) or default).strip("/")
             if not _TOPIC_RE.match(value):
                 raise SettingsError(f"{name}={value!r} is not valid: use letters, digits, -, _ and /, "
@@ -160,7 +144,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         client_id = get("MQTT_CLIENT_ID") or f"redis-pi-camera-notify-{consumer}"
         mqtt = MqttSettings(
             host=host, port=port, tls=tls, username=user, password=password,
-            url_shown=redact_url(mqtt_url), discovery_prefix=prefixes["MQTT_DISCOVERY_PREFIX"],
+            url_shown=redact(mqtt_url), discovery_prefix=prefixes["MQTT_DISCOVERY_PREFIX"],
             topic_prefix=prefixes["MQTT_TOPIC_PREFIX"], entities=entities, full_size=picture == "full",
             motion_hold=_number(env, "MQTT_MOTION_HOLD", 60.0, 1, 86400), client_id=client_id)
 
