@@ -7,6 +7,7 @@ the Redis last, so nothing captured is lost. Settings (environment or .env):
   DEMO_CAMERAS       simulated cameras to run, name:seconds,...   (garden:5,porch:8)
   DEMO_IMAGE_EXPIRY  seconds each demo image lives                 (3600)
   GALLERY_PORT       the gallery's port                            (5000)
+  MQTT_URL, WEBHOOK_URL, NTFY_URL   any of them also starts the notifier (README, "Notifications")
 
 Any capture setting (pi/env.example) set in the environment applies to the demo cameras;
 otherwise they take 1920x1080 pictures on interval and motion triggers, in a simulated day
@@ -45,6 +46,10 @@ DEMO_CAPTURE_DEFAULTS = {
     "CAPTURE_TRIGGERS": "interval,motion",
     "SIMULATED_TIME_SPEEDUP": "48",
 }
+
+
+#: Setting any of these starts the notifier (python -m server.notify) too.
+NOTIFY_TARGET_VARS = ("MQTT_URL", "WEBHOOK_URL", "NTFY_URL")
 
 
 class SetupError(Exception):
@@ -119,6 +124,8 @@ def children_for(url: str, cameras: list[tuple[str, float]], expiry: str,
         for name, interval in cameras
     ]
     children.append(Child("gallery", [python, "-m", "server", "serve"], {"REDIS_URL": url}))
+    if any(os.environ.get(name) for name in NOTIFY_TARGET_VARS):
+        children.append(Child("notifier", [python, "-m", "server.notify"], {"REDIS_URL": url}))
     return children
 
 

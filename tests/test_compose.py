@@ -91,3 +91,27 @@ def test_compose_is_safe_by_default_and_names_the_missing_secret(compose):
     # The gallery listens beyond loopback, so its login is required.
     assert interpolate(env_of(gallery)["GALLERY_PASSWORD"], secrets) == "pw"
     assert "REDIS_PASSWORD" in (ROOT / "README.md").read_text()
+
+
+def test_notifier_reads_redis_by_service_name_and_its_settings_are_the_notifiers(compose):
+    from server.notify.settings import load_settings
+
+    notifier = compose["services"]["notifier"]
+    env = env_of(notifier)
+    assert env["REDIS_URL"] == "redis://redis:6379"
+    assert notifier["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "notify" in notifier["profiles"]  # optional: nothing to notify without a target
+    dockerfile = (ROOT / notifier["build"]["dockerfile"]).read_text()
+    assert '"-m", "server.notify"' in dockerfile and "'.[notify]'" in dockerfile
+    # Every variable passed is one the notifier reads; with the defaults filled in it starts.
+    filled = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", v) for k, v in env.items()}
+    filled["MQTT_URL"] = "mqtt://mosquitto:1883"
+    settings = load_settings(filled)
+    assert settings.targets == ("mqtt",) and settings.mqtt.host == "mosquitto"
+
+
+def test_optional_mosquitto_in_the_mqtt_profile_with_the_notifier(compose):
+    broker = compose["services"]["mosquitto"]
+    assert broker["profiles"] == ["mqtt"] and "mqtt" in compose["services"]["notifier"]["profiles"]
+    assert "1883:1883" in broker["ports"]
+    assert "gallery" in compose["services"] and "profiles" not in compose["services"]["gallery"]

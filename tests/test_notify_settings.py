@@ -82,7 +82,8 @@ def test_mqtt_url_forms() -> None:
 
 def test_a_rule_for_a_target_that_is_not_configured_is_refused() -> None:
     with pytest.raises(SettingsError, match="NTFY_URL"):
-        load_settings({"WEBHOOK_URL": "http://x/", "NOTIFY_RULE_NTFY": ""})
+        load_settings({"WEBHOOK_URL": "http://x/", "NOTIFY_RULE_NTFY": "trigger=motion"})
+    assert load_settings({"WEBHOOK_URL": "http://x/", "NOTIFY_RULE_NTFY": " "}).targets == ("webhook",)
 
 
 def test_rules_read_back_in_canonical_form_and_time_ranges_wrap_midnight() -> None:

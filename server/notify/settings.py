@@ -175,8 +175,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     rules: dict[str, Rule] = {name: Rule() for name in settings.targets}
     for name in sorted(env):
-        if not name.startswith("NOTIFY_RULE_"):
-            continue
+        if not name.startswith("NOTIFY_RULE_") or not (env.get(name) or "").strip():
+            continue  # an empty rule is no rule, as an empty setting is an unset one
         target = name[len("NOTIFY_RULE_"):].lower()
         if target not in TARGETS:
             raise SettingsError(f"{name}: unknown target {target!r}; the targets are "
