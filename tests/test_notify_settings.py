@@ -119,3 +119,18 @@ def test_capture_daemon_takes_mqtt_commands_only_when_enabled_and_with_a_broker(
     assert "topsecret" not in str(caught.value)
     on = resolve({}, {"MQTT_CAPTURE_COMMANDS": "1", "MQTT_URL": "mqtt://broker"})
     assert on.mqtt_capture_commands and on.mqtt_topic_prefix == "redis-pi-camera"
+
+
+def test_readme_documents_every_notifier_setting() -> None:
+    import re
+
+    source = (ROOT / "server" / "notify" / "settings.py").read_text()
+    names = set(re.findall(r'"((?:MQTT|NOTIFY|WEBHOOK|NTFY|GALLERY|REDIS|LOG)_[A-Z_]+)"', source))
+    names -= {"NOTIFY_RULE_", "NOTIFY_RULE_MQTT", "NOTIFY_RULE_WEBHOOK", "NOTIFY_RULE_NTFY"}
+    assert {"MQTT_URL", "WEBHOOK_SECRET", "NTFY_TOKEN", "MQTT_MOTION_HOLD", "GALLERY_URL"} <= names
+    section = (ROOT / "README.md").read_text().split("## Notifications and Home Assistant", 1)[1]
+    table = section.split("### Home Assistant", 1)[0]
+    for name in names:
+        assert f"`{name}`" in table, name
+    for target in ("MQTT", "WEBHOOK", "NTFY"):
+        assert f"`NOTIFY_RULE_{target}`" in table
