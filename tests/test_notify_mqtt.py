@@ -204,13 +204,14 @@ def test_broker_with_a_password_and_the_password_is_never_logged(
     try:
         targets, settings = mqtt_targets(f"mqtt://ha:pa55-word@127.0.0.1:{broker.port}")
         assert "pa55-word" not in repr(settings)
-        run_notifier(targets)
+        good = run_notifier(targets)
         sub = Subscriber(broker.port, ["redis-pi-camera/#"], username="ha", password="pa55-word")
         try:
             store(r)
             sub.wait_for("redis-pi-camera/garden/picture")
         finally:
             sub.close()
+        good.stop()
         wrong, _ = mqtt_targets(f"mqtt://ha:not-it@127.0.0.1:{broker.port}", NOTIFY_CONSUMER="other")
         run_notifier(wrong, consumer="other")
         store(r, timestamp=time.time() + 1)

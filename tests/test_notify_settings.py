@@ -134,3 +134,43 @@ def test_readme_documents_every_notifier_setting() -> None:
         assert f"`{name}`" in table, name
     for target in ("MQTT", "WEBHOOK", "NTFY"):
         assert f"`NOTIFY_RULE_{target}`" in table
+
+
+def test_a_notifier_killed_mid_outage_sends_everything_once_after_restart(r, redis_url) -> None:
+    hook = HttpReceiver(statuses=[503] * 10_000)  # the webhook is down
+    base = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
+    env = {**base, "REDIS_URL": redis_url, "WEBHOOK_URL": hook.url(), "NOTIFY_CONSUMER": "pi4",
+           "NOTIFY_RETRY_MAX": "0.3"}
+
+    def start() -> subprocess.Popen:
+        r.delete(contract.NOTIFY_STATUS_KEY)
+        process = subprocess.Popen([sys.executable, "-m", "server.notify"], cwd=ROOT, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not r.exists(contract.NOTIFY_STATUS_KEY):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        return process
+
+    first = start()
+    try:
+        ids = [store(r, timestamp=time.time() + i / 100) for i in range(3)]
+        deadline = time.monotonic() + 10
+        while hook.attempts < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        first.kill()  # SIGKILL: no clean-up at all
+        first.wait(5)
+        hook.statuses.clear()  # the webhook is back
+        second = start()
+        try:
+            hook.wait_for(3)
+            time.sleep(0.8)
+            assert [g.json()["id"] for g in hook.received] == ids
+        finally:
+            second.terminate()
+            second.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        hook.close()

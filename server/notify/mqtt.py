@@ -41,7 +41,18 @@ logger = logging.getLogger(__name__)
 ONLINE, OFFLINE = "online", "offline"
 ON, OFF = "ON", "OFF"
 PRESS = "PRESS"
-ORIGIN = {"name": "redis-pi-camera", "support_url": "https://github.com/redis-pi-camera"}
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("redis-pi-camera")
+    except Exception:  # not installed as a package (run from a checkout)
+        return "0"
+
+
+#: Who publishes the configs, as Home Assistant's discovery documentation asks.
+ORIGIN = {"name": "redis-pi-camera", "sw_version": _version()}
 
 
 class MqttTarget(Target):
@@ -99,19 +110,23 @@ class MqttTarget(Target):
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            self._last_reason = f"broker refused the connection: {reason_code}"
-            logger.error("MQTT %s refused the connection: %s", self.s.url_shown, reason_code)
+            reason = f"broker refused the connection: {reason_code}"
+            if reason != self._last_reason:  # once, not on every reconnect attempt
+                logger.error("MQTT %s refused the connection: %s (check the user and password in "
+                             "MQTT_URL)", self.s.url_shown, reason_code)
+            self._last_reason = reason
             return
         logger.info("MQTT connected to %s", self.s.url_shown)
+        self._last_reason = "connected"
         self._connected_once = True
         client.publish(self.status_topic, ONLINE, qos=1, retain=True)
         client.subscribe(f"{self.s.discovery_prefix}/status", qos=1)
         self._rediscover.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        self._last_reason = f"disconnected ({reason_code})"
-        if self._closing:
+        if self._closing or self._last_reason.startswith("broker refused"):
             return
+        self._last_reason = f"disconnected ({reason_code})"
         logger.warning("MQTT connection to %s lost (%s); reconnecting", self.s.url_shown, reason_code)
 
     def _on_message(self, client, userdata, message) -> None:
@@ -144,7 +159,8 @@ class MqttTarget(Target):
     def discovery_configs(self, camera: str, capture: bool) -> dict[str, dict]:
         """Return {discovery topic: config} for one camera's selected entities."""
         device = {"identifiers": [self.unique_id(camera, "device")], "name": camera,
-                  "manufacturer": "redis-pi-camera", "model": "Raspberry Pi camera"}
+                  "manufacturer": "redis-pi-camera", "model": "Raspberry Pi camera",
+                  "sw_version": ORIGIN["sw_version"]}
         if self.gallery_url:
             device["configuration_url"] = f"{self.gallery_url}/?camera={camera}"
         availability = [{"topic": self.topic(camera, "availability")}, {"topic": self.status_topic}]
