@@ -227,3 +227,26 @@ def test_webhook_payload_is_json_verifiable_by_the_readme_recipe(r, run_notifier
     assert not hmac.compare_digest(header, "sha256=" + hmac.new(SECRET.encode(), tampered,
                                                                  hashlib.sha256).hexdigest())
     assert json.loads(got.body)["camera"] == "garden"
+
+
+def test_the_notifier_rides_out_a_redis_restart_and_misses_nothing(redis_factory, hook) -> None:
+    from pi.redis_connection import connect
+    from tests.notify_support import Running
+
+    server = redis_factory()
+    client = connect(server.url, retries=1, socket_timeout=2)
+    running = Running(client, [webhook(hook)])
+    try:
+        wait_until(lambda: running.notifier.group_ready)
+        before = store(client)
+        hook.wait_for(1)
+        server.kill()  # no goodbye; the data survives in the append-only file
+        time.sleep(0.5)
+        server.start()
+        after = store(client, timestamp=time.time() + 1)
+        hook.wait_for(2, timeout=20)
+        time.sleep(0.3)
+        assert [g.json()["id"] for g in hook.received] == [before, after]
+    finally:
+        running.stop()
+        client.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import urllib.error
@@ -183,7 +184,7 @@ def http_send(url: str, body: bytes, headers: dict[str, str], timeout: float, wh
         if exc.code in (408, 425, 429) or exc.code >= 500:
             raise RetryLater(f"{what} {shown} answered HTTP {exc.code}") from None
         raise Rejected(f"{what} {shown} refused the message: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise RetryLater(f"{what} {shown} unreachable: {reason}") from None
 

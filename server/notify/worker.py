@@ -28,6 +28,7 @@ import redis
 from redis.backoff import EqualJitterBackoff
 
 from pi.contract import (
+    CAMERA_NAME_RE,
     CAMERAS_KEY,
     NOTIFY_CAMERAS_KEY,
     NOTIFY_STATUS_KEY,
@@ -132,8 +133,11 @@ class Notifier:
                 logger.warning("%d stream entries were trimmed before the notifier got to them; their "
                                "pictures were not notified", batch.trimmed)
             for delivery in batch.deliveries:
+                if self.stop.is_set():
+                    break  # the rest stay pending and are read first after the restart
                 self.handle(delivery)
         except redis.RedisError as exc:
+            self.group.rewind()  # entries of the interrupted batch are read again first
             self.redis_failures += 1
             pause = self.backoff.compute(self.redis_failures)
             if self.redis_failures == 1:
@@ -216,6 +220,13 @@ class Notifier:
                 logger.error("%s: %s; this message is skipped", name, exc)
                 pipe.hset(status, mapping={"last_error": str(exc), "last_error_at": f"{self.clock():.3f}"})
                 pipe.hincrby(status, "rejected", 1)
+            except redis.RedisError:
+                raise  # Redis itself failed (loading the thumbnail): the loop backs off
+            except Exception as exc:  # a failure nobody foresaw: retried like an outage, never a crash
+                if state.failures == 0:
+                    logger.exception("%s failed unexpectedly", target.describe())
+                self._failed(state, f"{target.name}: {type(exc).__name__}: {exc}")
+                return False
             else:
                 self._recovered(state)
                 pipe.hset(notify_cooldown_key(name), camera, f"{event.timestamp:.3f}")
@@ -313,6 +324,8 @@ class Notifier:
         alive = camera_statuses(self.client)
         known = {_text(k): _text(v) for k, v in self.client.hgetall(NOTIFY_CAMERAS_KEY).items()}
         for camera in names:
+            if not CAMERA_NAME_RE.match(camera):
+                continue  # another writer's junk in `cameras`: never a topic or a message
             status = alive.get(camera)
             online = status is not None
             capture = status is not None and "mqtt" in status.triggers.split(",")
