@@ -223,3 +223,14 @@ def test_broker_with_a_password_and_the_password_is_never_logged(
     logged = "\n".join(rec.getMessage() for rec in caplog.records)
     assert "pa55-word" not in logged and "not-it" not in logged
     assert "mqtt://ha:***@127.0.0.1" in logged
+
+
+def test_a_picture_before_any_heartbeat_never_announces_the_camera_offline(
+        r, mosquitto, subscriber, run_notifier) -> None:
+    targets, _ = mqtt_targets(mosquitto.url)
+    run_notifier(targets)
+    store(r, trigger="interval")
+    subscriber.wait_for("redis-pi-camera/garden/picture")
+    contract.save_heartbeat(r, contract.CameraStatus(camera="garden"), ttl=30)
+    subscriber.wait_for("redis-pi-camera/garden/availability", b"online")
+    assert [m.payload for m in subscriber.on("redis-pi-camera/garden/availability")] == [b"online"]

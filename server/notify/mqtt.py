@@ -200,7 +200,8 @@ class MqttTarget(Target):
             self._publish(f"{self.s.discovery_prefix}/button/{self.unique_id(camera, 'capture')}/config", "")
         if camera not in self._announced and camera not in self.motion_off_at:
             self._publish(self.topic(camera, "motion"), OFF)
-        self._publish(self.topic(camera, "availability"), self.availability.get(camera, OFFLINE))
+        if camera in self.availability:  # unknown until the heartbeat check: HA shows unavailable
+            self._publish(self.topic(camera, "availability"), self.availability[camera])
         self._announced[camera] = capture
 
     def tick(self, now: float) -> None:

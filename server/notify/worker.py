@@ -174,6 +174,8 @@ class Notifier:
             logger.warning("Skipping malformed stream entry %s: %s", sid, exc)
             self.group.ack(sid)
             return True
+        if event.camera is not None and event.camera not in self.cameras:
+            self.next_camera_check = 0.0  # a new camera: look at its heartbeat right away
         done_key = notify_done_key(sid)
         done = {m.decode() if isinstance(m, bytes) else m for m in self.client.smembers(done_key)}
         picture = Picture(sid, event, self._loader(event.image_id), self.links)
