@@ -7,7 +7,7 @@ the Redis last, so nothing captured is lost. Settings (environment or .env):
   DEMO_CAMERAS       simulated cameras to run, name:seconds,...   (garden:5,porch:8)
   DEMO_IMAGE_EXPIRY  seconds each demo image lives                 (3600)
   GALLERY_PORT       the gallery's port                            (5000)
-  MQTT_URL, WEBHOOK_URL, NTFY_URL   any of them also starts the notifier (README, "Notifications")
+  MQTT_URL, WEBHOOK_URL, NTFY_URL or TELEGRAM_BOT_TOKEN also starts the notifier (README)
 
 Any capture setting (pi/env.example) set in the environment applies to the demo cameras;
 otherwise they take 1920x1080 pictures on interval and motion triggers, in a simulated day
@@ -49,7 +49,7 @@ DEMO_CAPTURE_DEFAULTS = {
 
 
 #: Setting any of these starts the notifier (python -m server.notify) too.
-NOTIFY_TARGET_VARS = ("MQTT_URL", "WEBHOOK_URL", "NTFY_URL")
+NOTIFY_TARGET_VARS = ("MQTT_URL", "WEBHOOK_URL", "NTFY_URL", "TELEGRAM_BOT_TOKEN")
 
 
 class SetupError(Exception):

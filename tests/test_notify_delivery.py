@@ -250,3 +250,31 @@ def test_the_notifier_rides_out_a_redis_restart_and_misses_nothing(redis_factory
     finally:
         running.stop()
         client.close()
+
+
+def test_telegram_gets_the_thumbnail_with_a_caption_and_the_token_is_never_shown(r, run_notifier) -> None:
+    from email.parser import BytesParser
+    from email.policy import default
+
+    from server.notify.targets import TelegramTarget
+
+    token = "123456789:AAE" + "x" * 32
+    api = HttpReceiver(statuses=[502])
+    try:
+        run_notifier([TelegramTarget(parse_rule("trigger=motion"), token, "-100123", api.url(""), 2)],
+                     gallery_url="http://gallery.test")
+        new_id = store(r)
+        [got] = api.wait_for(1)
+        assert got.path == f"/bot{token}/sendPhoto"
+        message = BytesParser(policy=default).parsebytes(
+            f"Content-Type: {got.headers['Content-Type']}\r\n\r\n".encode() + got.body)
+        parts = {p.get_param("name", header="content-disposition"): p for p in message.iter_parts()}
+        assert parts["chat_id"].get_content().strip() == "-100123"
+        caption = parts["caption"].get_content()
+        assert caption.startswith("Motion picture on garden, 12.5 lx at ")
+        assert caption.endswith(f"http://gallery.test/?image={new_id.replace(':', '%3A')}")
+        assert parts["photo"].get_content() == THUMB
+        error = r.hget(contract.notify_target_key("telegram"), "last_error").decode()
+        assert "HTTP 502" in error and "bot***" in error and token not in error
+    finally:
+        api.close()

@@ -31,13 +31,16 @@ def run_notify(env: dict[str, str], timeout: float = 20) -> subprocess.Completed
 @pytest.mark.parametrize(("env", "named"), [
     ({"MQTT_URL": "http://ha:topsecret@broker:1883"}, "MQTT_URL"),
     ({"MQTT_URL": "mqtt://ha:topsecret@broker:port"}, "MQTT_URL"),
+    ({"WEBHOOK_URL": "http://x/hook", "NOTIFY_RULE_SIGNAL": "camera=garden"}, "NOTIFY_RULE_SIGNAL"),
     ({"WEBHOOK_URL": "http://x/hook", "NOTIFY_RULE_TELEGRAM": "camera=garden"}, "NOTIFY_RULE_TELEGRAM"),
+    ({"TELEGRAM_BOT_TOKEN": "123:short"}, "TELEGRAM_BOT_TOKEN"),
+    ({"TELEGRAM_BOT_TOKEN": "123456:" + "A" * 35}, "TELEGRAM_CHAT_ID"),
     ({"WEBHOOK_URL": "http://x/hook", "NOTIFY_RULE_WEBHOOK": "lux_min=dark"}, "NOTIFY_RULE_WEBHOOK"),
     ({"WEBHOOK_URL": "http://x/hook", "NOTIFY_RULE_WEBHOOK": "quiet=23-7"}, "NOTIFY_RULE_WEBHOOK"),
     ({"WEBHOOK_URL": "http://x/hook", "NOTIFY_RULE_NTFY": "cooldown=5m"}, "NOTIFY_RULE_NTFY"),
     ({"NTFY_URL": "https://ntfy.sh/"}, "NTFY_URL"),
     ({"MQTT_URL": "mqtt://broker", "MQTT_ENTITIES": "camera,doorbell"}, "MQTT_ENTITIES"),
-    ({}, "MQTT_URL, WEBHOOK_URL or NTFY_URL"),
+    ({}, "MQTT_URL, WEBHOOK_URL, NTFY_URL or TELEGRAM_BOT_TOKEN"),
 ])
 def test_a_bad_setting_exits_2_with_one_line_naming_it(env, named) -> None:
     result = run_notify({"REDIS_URL": "redis://127.0.0.1:1", **env})
@@ -125,14 +128,16 @@ def test_readme_documents_every_notifier_setting() -> None:
     import re
 
     source = (ROOT / "server" / "notify" / "settings.py").read_text()
-    names = set(re.findall(r'"((?:MQTT|NOTIFY|WEBHOOK|NTFY|GALLERY|REDIS|LOG)_[A-Z_]+)"', source))
-    names -= {"NOTIFY_RULE_", "NOTIFY_RULE_MQTT", "NOTIFY_RULE_WEBHOOK", "NOTIFY_RULE_NTFY"}
+    names = set(re.findall(r'"((?:MQTT|NOTIFY|WEBHOOK|NTFY|TELEGRAM|GALLERY|REDIS|LOG)_[A-Z_]+)"', source))
+    names -= {"NOTIFY_RULE_", "NOTIFY_RULE_MQTT", "NOTIFY_RULE_WEBHOOK", "NOTIFY_RULE_NTFY",
+              "NOTIFY_RULE_TELEGRAM"}
     assert {"MQTT_URL", "WEBHOOK_SECRET", "NTFY_TOKEN", "MQTT_MOTION_HOLD", "GALLERY_URL"} <= names
     section = (ROOT / "README.md").read_text().split("## Notifications and Home Assistant", 1)[1]
     table = section.split("### Home Assistant", 1)[0]
     for name in names:
         assert f"`{name}`" in table, name
-    for target in ("MQTT", "WEBHOOK", "NTFY"):
+    assert "TELEGRAM_CHAT_ID" in names
+    for target in ("MQTT", "WEBHOOK", "NTFY", "TELEGRAM"):
         assert f"`NOTIFY_RULE_{target}`" in table
 
 

@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import run_stack  # noqa: E402
 
 
-@pytest.mark.parametrize("variable", ["MQTT_URL", "WEBHOOK_URL", "NTFY_URL"])
+@pytest.mark.parametrize("variable", ["MQTT_URL", "WEBHOOK_URL", "NTFY_URL", "TELEGRAM_BOT_TOKEN"])
 def test_make_run_starts_the_notifier_when_a_target_is_set(monkeypatch, tmp_path, variable):
     for name in run_stack.NOTIFY_TARGET_VARS:
         monkeypatch.delenv(name, raising=False)

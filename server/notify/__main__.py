@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pi.redis_connection import connect, redact_url
 
 from .settings import Settings, SettingsError, load_settings
-from .targets import NtfyTarget, Target, WebhookTarget
+from .targets import NtfyTarget, Target, TelegramTarget, WebhookTarget
 
 logger = logging.getLogger("server.notify")
 
@@ -33,6 +33,10 @@ def build_targets(settings: Settings) -> list[Target]:
     if settings.ntfy_url is not None:
         targets.append(NtfyTarget(settings.rules["ntfy"], settings.ntfy_url, settings.ntfy_token,
                                   settings.http_timeout))
+    if settings.telegram_token is not None and settings.telegram_chat_id is not None:
+        targets.append(TelegramTarget(settings.rules["telegram"], settings.telegram_token,
+                                      settings.telegram_chat_id, settings.telegram_api_url,
+                                      settings.http_timeout))
     return targets
 
 
@@ -51,7 +55,8 @@ def main(argv: Sequence[str] | None = None, environ=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not settings.targets:
-        print("error: no notification target is configured: set MQTT_URL, WEBHOOK_URL or NTFY_URL",
+        print("error: no notification target is configured: set MQTT_URL, WEBHOOK_URL, NTFY_URL or "
+              "TELEGRAM_BOT_TOKEN",
               file=sys.stderr)
         return 2
     try:

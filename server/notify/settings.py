@@ -18,7 +18,7 @@ from pi.mqtt_trigger import DEFAULT_TOPIC_PREFIX, parse_mqtt_url, redact
 
 from .rules import Rule, parse_rule
 
-TARGETS = ("mqtt", "webhook", "ntfy")
+TARGETS = ("mqtt", "webhook", "ntfy", "telegram")
 ENTITIES = ("camera", "lux", "last_capture", "motion", "capture")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9_/-]{1,100}$")
@@ -59,6 +59,9 @@ class Settings:
     webhook_secret: str | None = field(default=None, repr=False)
     ntfy_url: str | None = None
     ntfy_token: str | None = field(default=None, repr=False)
+    telegram_token: str | None = field(default=None, repr=False)
+    telegram_chat_id: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
     heartbeat_check: float = 5.0
     retry_cap: float = 60.0
     http_timeout: float = 10.0
@@ -68,7 +71,7 @@ class Settings:
     def targets(self) -> tuple[str, ...]:
         """Return the names of the configured targets, in a fixed order."""
         configured = {"mqtt": self.mqtt is not None, "webhook": self.webhook_url is not None,
-                      "ntfy": self.ntfy_url is not None}
+                      "ntfy": self.ntfy_url is not None, "telegram": self.telegram_token is not None}
         return tuple(name for name in TARGETS if configured[name])
 
 
@@ -162,9 +165,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"NTFY_URL={_shown(ntfy_url)} is not valid: it needs the topic, e.g. "
                                 "https://ntfy.sh/my-garden-camera")
 
+    telegram_token, telegram_chat = get("TELEGRAM_BOT_TOKEN"), get("TELEGRAM_CHAT_ID")
+    if telegram_token is not None and not re.match(r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$", telegram_token):
+        raise SettingsError("TELEGRAM_BOT_TOKEN is not valid: use the token BotFather gave, e.g. "
+                            "123456789:AA... (digits, a colon, then letters)")
+    if (telegram_token is None) != (telegram_chat is None):
+        missing = "TELEGRAM_CHAT_ID" if telegram_chat is None else "TELEGRAM_BOT_TOKEN"
+        raise SettingsError(f"{missing} is not set: Telegram needs both TELEGRAM_BOT_TOKEN and "
+                            "TELEGRAM_CHAT_ID (a number such as 123456789, or @channelname)")
+    if telegram_chat is not None and not re.match(r"^(-?\d{1,20}|@[A-Za-z0-9_]{5,32})$", telegram_chat):
+        raise SettingsError(f"TELEGRAM_CHAT_ID={telegram_chat!r} is not valid: use the chat's number, "
+                            "e.g. 123456789 or -1001234567890, or @channelname")
+    telegram_api = _http_url("TELEGRAM_API_URL", get("TELEGRAM_API_URL") or "https://api.telegram.org",
+                             "https://api.telegram.org")
+
     settings = Settings(redis_url=redis_url, consumer=consumer, gallery_url=gallery_url, rules={},
                         mqtt=mqtt, webhook_url=webhook_url, webhook_secret=webhook_secret,
                         ntfy_url=ntfy_url, ntfy_token=get("NTFY_TOKEN"),
+                        telegram_token=telegram_token, telegram_chat_id=telegram_chat,
+                        telegram_api_url=telegram_api,
                         heartbeat_check=_number(env, "NOTIFY_HEARTBEAT_CHECK", 5.0, 0.1, 3600),
                         retry_cap=_number(env, "NOTIFY_RETRY_MAX", 60.0, 0.1, 3600),
                         http_timeout=_number(env, "NOTIFY_HTTP_TIMEOUT", 10.0, 0.1, 300),
@@ -181,9 +200,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if target not in TARGETS:
             raise SettingsError(f"{name}: unknown target {target!r}; the targets are "
                                 f"{', '.join(TARGETS)} (NOTIFY_RULE_MQTT, NOTIFY_RULE_WEBHOOK, "
-                                "NOTIFY_RULE_NTFY)")
+                                "NOTIFY_RULE_NTFY, NOTIFY_RULE_TELEGRAM)")
         if target not in rules:
-            needs = {"mqtt": "MQTT_URL", "webhook": "WEBHOOK_URL", "ntfy": "NTFY_URL"}[target]
+            needs = {"mqtt": "MQTT_URL", "webhook": "WEBHOOK_URL", "ntfy": "NTFY_URL",
+                     "telegram": "TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID"}[target]
             raise SettingsError(f"{name} is set but the {target} target is not configured: set {needs}, "
                                 f"or unset {name}")
         try:

@@ -13,6 +13,7 @@ import hmac
 import http.client
 import json
 import logging
+import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -170,11 +171,12 @@ class Target:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
-def http_send(url: str, body: bytes, headers: dict[str, str], timeout: float, what: str) -> int:
+def http_send(url: str, body: bytes, headers: dict[str, str], timeout: float, what: str,
+              shown: str | None = None) -> int:
     """POST `body`; return the status, or raise RetryLater / Rejected (no secret in the message)."""
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"User-Agent": USER_AGENT, **headers})
-    shown = redact_url(url)
+    shown = shown or redact_url(url)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only)
             response.read()
@@ -278,3 +280,64 @@ class NtfyTarget(Target):
                 f" (last heartbeat {datetime.fromtimestamp(last_seen).strftime('%H:%M:%S')})"
             self._publish(f"{camera} is offline", f"Camera {camera} stopped sending heartbeats{seen}",
                           None, "", None, "warning")
+
+
+def multipart(fields: dict[str, str], file_field: str, filename: str, data: bytes,
+              mime: str = "image/jpeg") -> tuple[bytes, str]:
+    """Return a multipart/form-data body with text fields and one file, and its Content-Type."""
+    boundary = "----redis-pi-camera-" + secrets.token_hex(12)
+    chunks = []
+    for name, value in fields.items():
+        chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+                      + value.encode() + b"\r\n")
+    chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+                  f'filename="{filename}"\r\nContent-Type: {mime}\r\n\r\n'.encode() + data + b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+class TelegramTarget(Target):
+    """Sends to a Telegram chat through a bot: the thumbnail with a caption, or a text message.
+
+    The bot token is part of the Bot API's URLs, so messages show `bot***` instead.
+    """
+
+    name = "telegram"
+
+    def __init__(self, rule: Rule, token: str, chat_id: str, api_url: str = "https://api.telegram.org",
+                 timeout: float = 10.0) -> None:
+        super().__init__(rule)
+        self.token, self.chat_id, self.api_url, self.timeout = token, chat_id, api_url.rstrip("/"), timeout
+
+    def describe(self) -> str:
+        return f"Telegram chat {self.chat_id}"
+
+    def _call(self, method: str, text: str, photo: bytes | None, filename: str) -> None:
+        url = f"{self.api_url}/bot{self.token}/{method}"
+        shown = f"{redact_url(self.api_url)}/bot***/{method}"
+        if photo:
+            fields = {"chat_id": self.chat_id, "caption": text}
+            body, content_type = multipart(fields, "photo", filename, photo)
+        else:
+            body = urlencode({"chat_id": self.chat_id, "text": text}).encode()
+            content_type = "application/x-www-form-urlencoded"
+        http_send(url, body, {"Content-Type": content_type}, self.timeout, "Telegram", shown=shown)
+
+    def _send(self, text: str, link: str | None, photo: bytes | None, filename: str) -> None:
+        text = f"{text}\n{link}" if link else text
+        self._call("sendPhoto" if photo else "sendMessage", text, photo, filename)
+
+    def send_picture(self, picture: Picture) -> None:
+        e = picture.event
+        when = datetime.fromtimestamp(e.timestamp).strftime("%H:%M:%S")
+        self._send(f"{picture.describe().capitalize()} at {when}", picture.links.detail(e.image_id),
+                   picture.data("thumbnail"), f"{e.image_id.replace(':', '_')}.jpg")
+
+    def send_digest(self, digest: Digest) -> None:
+        self._send(digest.text(), digest.links.camera(digest.camera, digest.first, digest.last),
+                   digest.load("thumbnail"), f"{digest.last_id.replace(':', '_')}.jpg")
+
+    def camera_state(self, camera: str, online: bool, changed: bool, last_seen: float | None) -> None:
+        if changed:
+            self._send(f"Camera {camera} is online again" if online else
+                       f"Camera {camera} is offline (no heartbeat)", None, None, "")
