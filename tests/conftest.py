@@ -208,13 +208,22 @@ def page(browser) -> Iterator:
 
 
 @pytest.fixture(scope="session")
-def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+def mosquitto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """Debian's mosquitto for the session, anonymous, on a free loopback port."""
     from tests.notify_support import Mosquitto
 
     broker = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def mosquitto(mosquitto_server) -> Iterator:
+    """The session's mosquitto, its retained messages cleared after each test."""
+    from tests.notify_support import clear_retained
+
+    yield mosquitto_server
+    clear_retained(mosquitto_server.port)
 
 
 @pytest.fixture

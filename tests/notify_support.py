@@ -131,6 +131,15 @@ class Subscriber:
         self.client.loop_stop()
 
 
+def clear_retained(port: int) -> None:
+    """Delete every retained message on a broker (an empty retained payload deletes one)."""
+    sweeper = Subscriber(port, ["#"])
+    for message in sweeper.drain(0.3):
+        if message.retain and message.payload:
+            sweeper.client.publish(message.topic, b"", qos=1, retain=True).wait_for_publish(2)
+    sweeper.close()
+
+
 @dataclass
 class Received:
     path: str

@@ -50,17 +50,6 @@ def subscriber(mosquitto):
     sub.close()
 
 
-@pytest.fixture(autouse=True)
-def clean_retained(mosquitto):
-    """Clear the retained messages an earlier test left on the session broker."""
-    yield
-    sweeper = Subscriber(mosquitto.port, ["homeassistant/#", "redis-pi-camera/#"])
-    for message in sweeper.drain(0.3):
-        if message.retain:
-            sweeper.client.publish(message.topic, b"", qos=1, retain=True).wait_for_publish(2)
-    sweeper.close()
-
-
 def configs(sub: Subscriber) -> dict[str, dict]:
     return {m.topic: json.loads(m.payload) for m in sub.drain(0.05)
             if m.topic.startswith("homeassistant/") and m.topic.endswith("/config") and m.payload}
