@@ -373,15 +373,15 @@ def read_stream_entry(fields: Mapping[Any, Any]) -> StreamEvent:
     """Return the event a stream entry announces; raise ValueError naming what is wrong.
 
     Another writer may use redis-cli, so every field is checked: the id must be a valid
-    image id, the timestamp a finite number, the camera a valid name; a lux that is not
-    a number is dropped. A missing camera is taken from the id (`<camera>:<ms>-<nonce>`).
+    image id, the timestamp a plausible time, the camera a valid name; a lux that is not a
+    plausible number is dropped. A missing camera is taken from the id (`<camera>:<ms>-<nonce>`).
     """
     h = {_s(k): _s(v) for k, v in fields.items()}
     image_id_ = h.get("id", "")
     if not is_valid_image_id(image_id_):
         raise ValueError(f"invalid image id {image_id_[:60]!r}")
-    timestamp = _float(h.get(F_TIMESTAMP))
-    if timestamp is None or not math.isfinite(timestamp) or timestamp < 0:
+    timestamp = parse_timestamp(h.get(F_TIMESTAMP))
+    if timestamp is None:
         raise ValueError(f"invalid timestamp {h.get(F_TIMESTAMP, '')[:40]!r}")
     camera = h.get(F_CAMERA) or (image_id_.split(":", 1)[0] if ":" in image_id_ else None)
     if camera is not None and not CAMERA_NAME_RE.match(camera):
@@ -389,9 +389,7 @@ def read_stream_entry(fields: Mapping[Any, Any]) -> StreamEvent:
     trigger = h.get(F_TRIGGER) or None
     if trigger is not None and not CAMERA_NAME_RE.match(trigger):
         raise ValueError(f"invalid trigger {trigger[:40]!r}")
-    lux = _float(h.get(F_LUX))
-    if lux is not None and not math.isfinite(lux):
-        lux = None
+    lux = _float(h.get(F_LUX), F_LUX)  # None unless a plausible light level
     return StreamEvent(image_id_, timestamp, camera, trigger, lux)
 
 

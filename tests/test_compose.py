@@ -98,20 +98,22 @@ def test_notifier_reads_redis_by_service_name_and_its_settings_are_the_notifiers
 
     notifier = compose["services"]["notifier"]
     env = env_of(notifier)
-    assert env["REDIS_URL"] == "redis://redis:6379"
+    assert interpolate(env["REDIS_URL"], {"REDIS_PASSWORD": "pw"}) == "redis://:pw@redis:6379"
     assert notifier["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "notify" in notifier["profiles"]  # optional: nothing to notify without a target
     dockerfile = (ROOT / notifier["build"]["dockerfile"]).read_text()
     assert '"-m", "server.notify"' in dockerfile and "'.[notify]'" in dockerfile
     # Every variable passed is one the notifier reads; with the defaults filled in it starts.
-    filled = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", v) for k, v in env.items()}
-    filled["MQTT_URL"] = "mqtt://mosquitto:1883"
-    settings = load_settings(filled)
+    given = {"REDIS_PASSWORD": "pw", "MQTT_URL": "mqtt://mosquitto:1883"}
+    settings = load_settings({k: interpolate(v, given) for k, v in env.items()})
     assert settings.targets == ("mqtt",) and settings.mqtt.host == "mosquitto"
+    assert settings.redis_url == "redis://:pw@redis:6379"
 
 
 def test_optional_mosquitto_in_the_mqtt_profile_with_the_notifier(compose):
     broker = compose["services"]["mosquitto"]
     assert broker["profiles"] == ["mqtt"] and "mqtt" in compose["services"]["notifier"]["profiles"]
-    assert "1883:1883" in broker["ports"]
+    # Anonymous, so on loopback unless the user opts in (as Redis is).
+    assert {interpolate(p, {}) for p in broker["ports"]} == {"127.0.0.1:1883:1883"}
+    assert {interpolate(p, {"MQTT_BIND": "0.0.0.0"}) for p in broker["ports"]} == {"0.0.0.0:1883:1883"}
     assert "gallery" in compose["services"] and "profiles" not in compose["services"]["gallery"]
