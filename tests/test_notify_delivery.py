@@ -33,6 +33,19 @@ def ntfy(receiver: HttpReceiver, rule: str = "") -> NtfyTarget:
     return NtfyTarget(parse_rule(rule), receiver.url("/garden-alerts"), "tk_test", timeout=2)
 
 
+def test_an_ntfy_topic_is_never_shown_in_errors(r, run_notifier) -> None:
+    push = HttpReceiver(statuses=[503] * 100)
+    try:
+        run_notifier([ntfy(push)])
+        store(r)
+        wait_until(lambda: r.hexists(contract.notify_target_key("ntfy"), "last_error"))
+        status = r.hgetall(contract.notify_target_key("ntfy"))
+        assert b"HTTP 503" in status[b"last_error"]
+        assert b"garden-alerts" not in b"".join(status.values())
+    finally:
+        push.close()
+
+
 def test_webhook_gets_signed_json_with_gallery_links(r, run_notifier, hook) -> None:
     run_notifier([webhook(hook)], gallery_url="http://gallery.test:5000")
     new_id = store(r, lux=3.5)
@@ -211,6 +224,9 @@ def test_status_hash_lists_each_target_with_its_rule(r, run_notifier, hook) -> N
     assert status[b"kind"] == b"webhook" and status[b"state"] == b"ok"
     assert abs(float(status[b"last_fired"]) - time.time()) < 10
     assert SECRET.encode() not in b"".join(status.values())
+    # The path of a webhook URL may be its secret (Discord, Slack): only the host is shown.
+    port = hook.server.server_address[1]
+    assert status[b"describe"].decode() == f"webhook http://127.0.0.1:{port}/… (signed)"
     notifier = r.hgetall(contract.NOTIFY_STATUS_KEY)
     assert notifier[b"targets"] == b"webhook" and notifier[b"consumer"] == b"test"
 

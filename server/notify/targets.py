@@ -19,10 +19,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from pi.contract import StreamEvent
-from pi.redis_connection import redact_url
 
 from .rules import Rule
 
@@ -171,12 +170,27 @@ class Target:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
+def host_of(url: str) -> str:
+    """Return a URL cut to its scheme and host, for logs and the status hash.
+
+    The rest may be a secret: an ntfy topic anyone could subscribe to, the token in a
+    Discord or Slack webhook's path, a password before the host.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(a URL)"
+    return f"{parts.scheme}://{host}{port}/…"
+
+
 def http_send(url: str, body: bytes, headers: dict[str, str], timeout: float, what: str,
               shown: str | None = None) -> int:
     """POST `body`; return the status, or raise RetryLater / Rejected (no secret in the message)."""
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"User-Agent": USER_AGENT, **headers})
-    shown = shown or redact_url(url)
+    shown = shown or host_of(url)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only)
             response.read()
@@ -206,7 +220,7 @@ class WebhookTarget(Target):
         self.url, self.secret, self.timeout = url, secret, timeout
 
     def describe(self) -> str:
-        return f"webhook {redact_url(self.url)}" + (" (signed)" if self.secret else "")
+        return f"webhook {host_of(self.url)}" + (" (signed)" if self.secret else "")
 
     def _post(self, payload: dict, delivery: str) -> None:
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
@@ -240,7 +254,7 @@ class NtfyTarget(Target):
         self.url, self.token, self.timeout = url, token, timeout
 
     def describe(self) -> str:
-        return f"ntfy {redact_url(self.url)}"
+        return f"ntfy {host_of(self.url)}"
 
     def _publish(self, title: str, message: str, attachment: bytes | None, filename: str,
                  click: str | None, tags: str) -> None:
@@ -314,7 +328,7 @@ class TelegramTarget(Target):
 
     def _call(self, method: str, text: str, photo: bytes | None, filename: str) -> None:
         url = f"{self.api_url}/bot{self.token}/{method}"
-        shown = f"{redact_url(self.api_url)}/bot***/{method}"
+        shown = f"{host_of(self.api_url)[:-2]}bot***/{method}"
         if photo:
             fields = {"chat_id": self.chat_id, "caption": text}
             body, content_type = multipart(fields, "photo", filename, photo)
