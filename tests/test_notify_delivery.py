@@ -133,12 +133,13 @@ def test_filter_cooldown_and_quiet_hours_keep_the_noise_down(r, run_notifier, ho
     store(r, lux=500, timestamp=t + 0.02)             # too bright
     fired = store(r, timestamp=t + 0.03)
     store(r, timestamp=t + 60)                         # within the cooldown
+    store(r, timestamp=t - 3600)                       # older than the last one told (a late spool)
     later = store(r, timestamp=t + 601)
     hook.wait_for(2)
     time.sleep(0.4)
     assert [g.json()["id"] for g in hook.received] == [fired, later]
     status = r.hgetall(contract.notify_target_key("webhook"))
-    assert status[b"skipped_filter"] == b"3" and status[b"skipped_cooldown"] == b"1"
+    assert status[b"skipped_filter"] == b"3" and status[b"skipped_cooldown"] == b"2"
 
 
 def test_quiet_hours_skip_pictures_taken_then(r, run_notifier, hook) -> None:
@@ -294,3 +295,25 @@ def test_telegram_gets_the_thumbnail_with_a_caption_and_the_token_is_never_shown
         assert "HTTP 502" in error and "bot***" in error and token not in error
     finally:
         api.close()
+
+
+def test_a_digest_being_collected_survives_a_restart(r, run_notifier) -> None:
+    push = HttpReceiver()
+    try:
+        first = run_notifier([ntfy(push, "digest=2s")])
+        t = time.time()
+        for i in range(3):
+            store(r, timestamp=t + i / 100)
+        wait_until(lambda: r.hexists(contract.notify_digest_key("ntfy"), "garden"))
+        wait_until(lambda: r.xpending(contract.STREAM_KEY, "notifier")["pending"] == 0)
+        first.stop()  # before the window ends
+        assert push.received == []
+        run_notifier([ntfy(push, "digest=2s")])
+        store(r, timestamp=t + 1)
+        [got] = push.wait_for(1, timeout=8)
+        time.sleep(0.5)
+        assert len(push.received) == 1
+        assert got.headers["Message"] == "4 motion pictures on garden in the last 2 s"
+        assert not r.hexists(contract.notify_digest_key("ntfy"), "garden")
+    finally:
+        push.close()

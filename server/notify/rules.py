@@ -129,7 +129,8 @@ class Rule:
             return SKIP_QUIET
         if self.digest:
             return DIGEST
-        if self.cooldown and last_fired is not None and 0 <= event.timestamp - last_fired < self.cooldown:
+        # A picture older than the last one told about (a spool replayed late) is old news too.
+        if self.cooldown and last_fired is not None and event.timestamp - last_fired < self.cooldown:
             return SKIP_COOLDOWN
         return SEND
 
