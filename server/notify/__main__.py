@@ -44,10 +44,11 @@ def main(argv: Sequence[str] | None = None, environ=None) -> int:
     """Run the notifier; return the exit status."""
     argparse.ArgumentParser(
         prog="python -m server.notify",
-        description="Tell MQTT (with Home Assistant discovery), a webhook and ntfy about new pictures "
-                    "and cameras going offline, from the image stream in Redis.",
+        description="Tell MQTT (with Home Assistant discovery), a webhook, ntfy and Telegram about new "
+                    "pictures and cameras going offline, from the image stream in Redis.",
         epilog="All settings are environment variables: REDIS_URL, MQTT_URL, WEBHOOK_URL, NTFY_URL, "
-               "GALLERY_URL, NOTIFY_RULE_<TARGET>, ... (see the README, 'Notifications').",
+               "TELEGRAM_BOT_TOKEN, GALLERY_URL, NOTIFY_RULE_<TARGET>, ... (see the README, "
+               "'Notifications and Home Assistant').",
     ).parse_args(argv)
     try:
         settings = load_settings(environ)
