@@ -92,6 +92,10 @@ class MqttCaptureCommands:
         logger.info("Taking a picture on each MQTT message to %s (%s)", self.topic, self.url_shown)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        if message.retain:  # someone's retained command: old, and it would fire on every reconnect
+            logger.warning("Ignored a retained MQTT message on %s; send capture commands without "
+                           "the retain flag", message.topic)
+            return
         self.received += 1
         logger.info("MQTT command on %s: taking a picture", message.topic)
         self.fire("manual")

@@ -42,3 +42,28 @@ def test_home_assistant_sees_the_picture_and_motion_and_its_button_takes_a_pictu
         assert r.hget(contract.image_key(manual["id"]), contract.F_TRIGGER) == b"manual"
     finally:
         ha.close()
+
+
+def test_a_retained_capture_command_does_not_fire_on_every_connect(
+        r, redis_url, mosquitto, run_daemon) -> None:
+    import time
+
+    ha = Subscriber(mosquitto.port, [])
+    try:
+        ha.client.publish("redis-pi-camera/testcam/capture", b"PRESS", qos=1, retain=True).wait_for_publish(2)
+        daemon = run_daemon(redis_url, "--interval", "3600", "--preview-fps", "0",
+                            "--mqtt-url", mosquitto.url, "--mqtt-capture-commands", "1")
+        deadline = time.monotonic() + 10
+        while daemon.daemon.mqtt_commands is None or not daemon.daemon.recent_ids:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.0)  # connected, subscribed, and the retained message delivered by now
+        triggers = {r.hget(contract.image_key(i), contract.F_TRIGGER) for i in daemon.daemon.recent_ids}
+        assert triggers == {b"interval"}
+        ha.client.publish("redis-pi-camera/testcam/capture", b"PRESS", qos=1).wait_for_publish(2)
+        while len(daemon.daemon.recent_ids) < 2:
+            assert time.monotonic() < deadline + 5
+            time.sleep(0.05)
+        assert r.hget(contract.image_key(daemon.daemon.recent_ids[-1]), contract.F_TRIGGER) == b"manual"
+    finally:
+        ha.close()
