@@ -26,10 +26,12 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 class Mosquitto:
     """Debian's mosquitto on a free loopback port, its config in a temporary folder."""
 
-    def __init__(self, directory: Path, password_file: Path | None = None) -> None:
+    def __init__(self, directory: Path, password_file: Path | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.directory = directory
         self.port = free_port()
         self.password_file = password_file
+        self.tls = tls  # (certificate, key): the listener speaks TLS only
         self.process: subprocess.Popen | None = None
 
     @property
@@ -42,6 +44,8 @@ class Mosquitto:
         lines = [f"listener {self.port} 127.0.0.1", "persistence false"]
         if os.geteuid() == 0:  # started as root, mosquitto would become `mosquitto` and lose tmp access
             lines.append("user root")
+        if self.tls is not None:
+            lines += [f"certfile {self.tls[0]}", f"keyfile {self.tls[1]}"]
         if self.password_file is None:
             lines.append("allow_anonymous true")
         else:

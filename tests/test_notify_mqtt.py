@@ -223,3 +223,33 @@ def test_a_picture_before_any_heartbeat_never_announces_the_camera_offline(
     contract.save_heartbeat(r, contract.CameraStatus(camera="garden"), ttl=30)
     subscriber.wait_for("redis-pi-camera/garden/availability", b"online")
     assert [m.payload for m in subscriber.on("redis-pi-camera/garden/availability")] == [b"online"]
+
+
+def test_mqtts_with_a_private_ca_verifies_the_broker(r, tmp_path, run_notifier) -> None:
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test CA",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "broker.key",
+            "-out", "broker.csr")
+    (tmp_path / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "san.cnf", "-out", "broker.pem")
+    broker = Mosquitto(tmp_path / "tls", tls=(tmp_path / "broker.pem", tmp_path / "broker.key")).start()
+    try:
+        url = f"mqtts://127.0.0.1:{broker.port}"
+        targets, settings = mqtt_targets(url, MQTT_CA_FILE=str(tmp_path / "ca.pem"))
+        assert settings.mqtt.tls
+        running = run_notifier(targets)
+        wait_until(lambda: targets[0].is_connected())
+        running.stop()
+        # Without our CA the broker's certificate is not trusted: nothing is sent to it.
+        untrusted, _ = mqtt_targets(url)
+        run_notifier(untrusted)
+        store(r)
+        wait_until(lambda: r.hget(contract.notify_target_key("mqtt"), "state") == b"retrying")
+        assert not untrusted[0].is_connected()
+        assert b"CERTIFICATE_VERIFY_FAILED" in r.hget(contract.notify_target_key("mqtt"), "last_error")
+    finally:
+        broker.stop()

@@ -40,6 +40,7 @@ def run_notify(env: dict[str, str], timeout: float = 20) -> subprocess.Completed
     ({"WEBHOOK_URL": "http://x/hook", "NOTIFY_RULE_NTFY": "cooldown=5m"}, "NOTIFY_RULE_NTFY"),
     ({"NTFY_URL": "https://ntfy.sh/"}, "NTFY_URL"),
     ({"MQTT_URL": "mqtt://broker", "MQTT_ENTITIES": "camera,doorbell"}, "MQTT_ENTITIES"),
+    ({"MQTT_URL": "mqtts://broker", "MQTT_CA_FILE": "/nowhere/ca.pem"}, "MQTT_CA_FILE"),
     ({}, "MQTT_URL, WEBHOOK_URL, NTFY_URL or TELEGRAM_BOT_TOKEN"),
 ])
 def test_a_bad_setting_exits_2_with_one_line_naming_it(env, named) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import sys
 import threading
 import time
 
@@ -81,11 +82,12 @@ class MqttTarget(Target):
         if settings.username is not None:
             client.username_pw_set(settings.username, settings.password)
         if settings.tls:
-            client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+            client.tls_set(ca_certs=settings.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         client.will_set(self.status_topic, OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         self.client = client
 
@@ -122,6 +124,14 @@ class MqttTarget(Target):
         client.publish(self.status_topic, ONLINE, qos=1, retain=True)
         client.subscribe(f"{self.s.discovery_prefix}/status", qos=1)
         self._rediscover.set()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        # paho calls this inside its `except OSError`, so the error is at hand.
+        error = sys.exc_info()[1]
+        reason = f"cannot connect ({error or 'unreachable'})"
+        if reason != self._last_reason:
+            logger.warning("MQTT %s: %s; retrying", self.s.url_shown, reason)
+        self._last_reason = reason
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self._closing or self._last_reason.startswith("broker refused"):

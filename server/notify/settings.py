@@ -44,6 +44,7 @@ class MqttSettings:
     full_size: bool = False  # the camera entity shows full-size pictures, not thumbnails
     motion_hold: float = 60.0
     client_id: str = ""
+    ca_file: str | None = None  # CA certificate(s) for mqtts:// with a private CA
 
 
 @dataclass(frozen=True)
@@ -145,11 +146,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if picture not in ("thumbnail", "full"):
             raise SettingsError(f"MQTT_CAMERA_PICTURE={picture!r} is not valid: use thumbnail or full")
         client_id = get("MQTT_CLIENT_ID") or f"redis-pi-camera-notify-{consumer}"
+        ca_file = get("MQTT_CA_FILE")
+        if ca_file is not None and not os.path.isfile(ca_file):
+            raise SettingsError(f"MQTT_CA_FILE={ca_file!r} is not valid: use the path of a PEM file with "
+                                "the certificate of the CA that signed the broker's certificate")
+        if ca_file is not None and not tls:
+            raise SettingsError("MQTT_CA_FILE is set but MQTT_URL is not mqtts://: use mqtts://host:8883, "
+                                "or unset MQTT_CA_FILE")
         mqtt = MqttSettings(
             host=host, port=port, tls=tls, username=user, password=password,
             url_shown=redact(mqtt_url), discovery_prefix=prefixes["MQTT_DISCOVERY_PREFIX"],
             topic_prefix=prefixes["MQTT_TOPIC_PREFIX"], entities=entities, full_size=picture == "full",
-            motion_hold=_number(env, "MQTT_MOTION_HOLD", 60.0, 1, 86400), client_id=client_id)
+            motion_hold=_number(env, "MQTT_MOTION_HOLD", 60.0, 1, 86400), client_id=client_id,
+            ca_file=ca_file)
 
     webhook_url = get("WEBHOOK_URL")
     if webhook_url is not None:
