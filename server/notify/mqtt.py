@@ -74,7 +74,6 @@ class MqttTarget(Target):
         self._announced: dict[str, bool] = {}  # camera -> capture flag its discovery was sent with
         self._lock = threading.Lock()
         self._rediscover = threading.Event()
-        self._connected_once = False
         self._closing = False
         self._last_reason = "not connected yet"
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
@@ -120,7 +119,6 @@ class MqttTarget(Target):
             return
         logger.info("MQTT connected to %s", self.s.url_shown)
         self._last_reason = "connected"
-        self._connected_once = True
         client.publish(self.status_topic, ONLINE, qos=1, retain=True)
         client.subscribe(f"{self.s.discovery_prefix}/status", qos=1)
         self._rediscover.set()
