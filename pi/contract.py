@@ -44,6 +44,12 @@ BUDGETS_KEY = "retention:budgets"
 #: Per camera: sorted set of the ids of its pictures that still have their full size,
 #: scored by capture time (unix seconds): the order budgets trim in, oldest first.
 FULL_SET_PREFIX = "retention:full:"
+#: The notifier's state (server/notify): per-target status, delivery marks, digests.
+NOTIFY_KEY_PREFIX = "notify:"
+#: Hash: camera name -> "online" or "offline", as the notifier last announced it.
+NOTIFY_CAMERAS_KEY = "notify:cameras"
+#: Hash: the notifier process itself (consumer, started_at, updated_at, pending, lag, targets).
+NOTIFY_STATUS_KEY = "notify:status"
 
 MIME_JPEG = "image/jpeg"
 MIME_WEBP = "image/webp"
@@ -104,6 +110,26 @@ def preview_channel(camera: str) -> str:
 def full_set_key(camera: str) -> str:
     """Return the key of a camera's sorted set of full-size pictures (oldest first)."""
     return f"{FULL_SET_PREFIX}{camera}"
+
+
+def notify_target_key(target: str) -> str:
+    """Return the key of a notification target's status hash (last fired, last error, rule)."""
+    return f"{NOTIFY_KEY_PREFIX}target:{target}"
+
+
+def notify_cooldown_key(target: str) -> str:
+    """Return the key of a target's hash camera -> time of the picture it last fired for."""
+    return f"{NOTIFY_KEY_PREFIX}cooldown:{target}"
+
+
+def notify_digest_key(target: str) -> str:
+    """Return the key of a target's hash camera -> JSON of the digest being collected."""
+    return f"{NOTIFY_KEY_PREFIX}digest:{target}"
+
+
+def notify_done_key(stream_id: str) -> str:
+    """Return the key of the set of targets already done with one stream entry."""
+    return f"{NOTIFY_KEY_PREFIX}done:{stream_id}"
 
 
 def timelapse_key(job_id: str) -> str:
@@ -433,23 +459,49 @@ class StreamEntry:
 
     @classmethod
     def from_fields(cls, fields: Mapping[Any, Any]) -> StreamEntry | None:
-        """Read an entry (bytes or str keys and values); None when it names no valid image."""
-        text = {(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)):
-                (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
-                for k, v in fields.items()}
-        image_id_ = text.get("id", "")
+        """Read an entry (bytes or str keys and values); None when it names no valid image.
+
+        Values another writer got wrong read as None: an implausible timestamp or light
+        level, a camera or trigger outside the safe alphabet. A missing camera is taken from
+        the id (`<camera>:<ms>-<nonce>`).
+        """
+        h = {_s(k): _s(v) for k, v in fields.items()}
+        image_id_ = h.get("id", "")
         if not is_valid_image_id(image_id_):
             return None
+        camera = h.get(F_CAMERA) or (image_id_.split(":", 1)[0] if ":" in image_id_ else None)
+        trigger = h.get(F_TRIGGER) or None
+        return cls(image_id_, parse_timestamp(h.get(F_TIMESTAMP)),
+                   camera if camera and CAMERA_NAME_RE.match(camera) else None,
+                   trigger if trigger and CAMERA_NAME_RE.match(trigger) else None,
+                   _float(h.get(F_LUX), F_LUX))
 
-        def number(name: str) -> float | None:
-            try:
-                value = float(text[name])
-            except (KeyError, ValueError):
-                return None
-            return value if math.isfinite(value) else None
 
-        return cls(image_id_, number(F_TIMESTAMP), text.get(F_CAMERA) or None,
-                   text.get(F_TRIGGER) or None, number(F_LUX))
+@dataclass(frozen=True)
+class CheckedStreamEntry(StreamEntry):
+    """A stream entry `read_stream_entry` checked: it has a plausible timestamp."""
+
+    timestamp: float = 0.0
+
+
+def read_stream_entry(fields: Mapping[Any, Any]) -> CheckedStreamEntry:
+    """Return the entry a stream message announces, or raise ValueError naming what is wrong.
+
+    The strict reader, for workers that act on each picture (the notifier): the id must be
+    a valid image id, the timestamp a plausible time, and a camera or trigger that is
+    present must be a valid name. (`StreamEntry.from_fields` is the tolerant reader.)
+    """
+    h = {_s(k): _s(v) for k, v in fields.items()}
+    entry = StreamEntry.from_fields(h)
+    if entry is None:
+        raise ValueError(f"invalid image id {h.get('id', '')[:60]!r}")
+    if entry.timestamp is None:
+        raise ValueError(f"invalid timestamp {h.get(F_TIMESTAMP, '')[:40]!r}")
+    if h.get(F_CAMERA) and entry.camera is None:
+        raise ValueError(f"invalid camera name {h[F_CAMERA][:40]!r}")
+    if h.get(F_TRIGGER) and entry.trigger is None:
+        raise ValueError(f"invalid trigger {h[F_TRIGGER][:40]!r}")
+    return CheckedStreamEntry(entry.image_id, entry.timestamp, entry.camera, entry.trigger, entry.lux)
 
 
 def sniff_image_mime(data: bytes) -> str:

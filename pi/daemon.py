@@ -83,6 +83,7 @@ class CaptureDaemon:
         self.motion: MotionTrigger | None = None
         self.preview: PreviewPublisher | None = None
         self.replayer: SpoolReplayer | None = None
+        self.mqtt_commands: Any = None  # pi.mqtt_trigger.MqttCaptureCommands, when enabled
         self._requests: queue.Queue[str] = queue.Queue(maxsize=16)
         self._window: list[tuple[bool, int, float]] = []
         self._behind_warned = False
@@ -147,6 +148,12 @@ class CaptureDaemon:
             self.motion = MotionTrigger(self.shared.try_motion_frame, self.request_capture,
                                         detector, s.motion_fps, self.stop_event)
             self.motion.start()
+        if s.mqtt_capture_commands and s.mqtt_url:
+            from pi.mqtt_trigger import MqttCaptureCommands
+            self.mqtt_commands = MqttCaptureCommands(s.mqtt_url, s.mqtt_topic_prefix, s.camera_name,
+                                                     self.request_capture)
+            self.mqtt_commands.start()
+            self.status.triggers += ",mqtt"  # the notifier then offers Home Assistant a button
         if s.preview_fps > 0:
             self.preview = PreviewPublisher(self.client, preview_channel(s.camera_name),
                                             self.shared.try_preview, s.preview_fps,
@@ -178,6 +185,8 @@ class CaptureDaemon:
         self.store.wake.set()
         if self.sensor is not None:
             self.sensor.close()
+        if self.mqtt_commands is not None:
+            self.mqtt_commands.close()
         deadline = time.monotonic() + 1.0
         for thread in (self.motion, self.preview, self.replayer):
             if thread is not None and thread.is_alive():

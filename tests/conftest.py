@@ -220,3 +220,48 @@ def page(browser) -> Iterator:
     errors = ConsoleErrors(page, failed_requests_ok=True)
     yield page
     errors.assert_none()
+
+
+# --- Notifier (issue 14) -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mosquitto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """Debian's mosquitto for the session, anonymous, on a free loopback port."""
+    from tests.notify_support import Mosquitto
+
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def mosquitto(mosquitto_server) -> Iterator:
+    """The session's mosquitto, its retained messages cleared after each test."""
+    from tests.notify_support import clear_retained
+
+    yield mosquitto_server
+    clear_retained(mosquitto_server.port)
+
+
+@pytest.fixture
+def run_notifier(r) -> Iterator:
+    """Run Notifiers in threads on the emptied session Redis: `run_notifier(targets, **kwargs)`."""
+    import time
+
+    from tests.notify_support import Running
+
+    running: list[Running] = []
+
+    def start(targets, **kwargs) -> Running:
+        handle = Running(r, targets, **kwargs)
+        running.append(handle)
+        # The group starts at "$": wait until it exists, so the test's pictures are seen.
+        deadline = time.monotonic() + 5
+        while not handle.notifier.group_ready and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return handle
+
+    yield start
+    for handle in running:
+        handle.stop()

@@ -91,3 +91,30 @@ def test_compose_is_safe_by_default_and_names_the_missing_secret(compose):
     # The gallery listens beyond loopback, so its login is required.
     assert interpolate(env_of(gallery)["GALLERY_PASSWORD"], secrets) == "pw"
     assert "REDIS_PASSWORD" in (ROOT / "README.md").read_text()
+
+
+def test_notifier_reads_redis_by_service_name_and_its_settings_are_the_notifiers(compose):
+    from server.notify.settings import load_settings
+
+    notifier = compose["services"]["notifier"]
+    env = env_of(notifier)
+    assert interpolate(env["REDIS_URL"], {"REDIS_PASSWORD": "pw"}) == "redis://:pw@redis:6379"
+    assert notifier["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "notify" in notifier["profiles"]  # optional: nothing to notify without a target
+    dockerfile = (ROOT / notifier["build"]["dockerfile"]).read_text()
+    assert '"-m", "server.notify"' in dockerfile
+    assert re.search(r"pip install .*'\.\[[a-z,]*notify[a-z,]*\]'", dockerfile)
+    # Every variable passed is one the notifier reads; with the defaults filled in it starts.
+    given = {"REDIS_PASSWORD": "pw", "MQTT_URL": "mqtt://mosquitto:1883"}
+    settings = load_settings({k: interpolate(v, given) for k, v in env.items()})
+    assert settings.targets == ("mqtt",) and settings.mqtt.host == "mosquitto"
+    assert settings.redis_url == "redis://:pw@redis:6379"
+
+
+def test_optional_mosquitto_in_the_mqtt_profile_with_the_notifier(compose):
+    broker = compose["services"]["mosquitto"]
+    assert broker["profiles"] == ["mqtt"] and "mqtt" in compose["services"]["notifier"]["profiles"]
+    # Anonymous, so on loopback unless the user opts in (as Redis is).
+    assert {interpolate(p, {}) for p in broker["ports"]} == {"127.0.0.1:1883:1883"}
+    assert {interpolate(p, {"MQTT_BIND": "0.0.0.0"}) for p in broker["ports"]} == {"0.0.0.0:1883:1883"}
+    assert "gallery" in compose["services"] and "profiles" not in compose["services"]["gallery"]

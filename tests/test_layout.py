@@ -18,10 +18,11 @@ ALLOWED = {
     "timelapse": {"core", "search"},
     "live": {"core", "search"},
     "tooling": set(),
+    "worker": set(),
 }
 #: Other packages are Flask-free worker processes (`python -m server.<worker>`): they may use
-#: the query kit and the settings, never a web wing.
-WORKER_ALLOWED = {"search", "core"}
+#: the query kit, the settings and the shared worker pieces (`server.worker`), never a web wing.
+WORKER_ALLOWED = {"search", "core", "worker"}
 
 
 def _packages() -> list[str]:

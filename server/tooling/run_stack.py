@@ -12,6 +12,8 @@ Settings (environment or .env):
   REDIS_DATA_DIR     the embedded Redis's data folder              (redisdata/)
   REDIS_MAXMEMORY    the embedded Redis's memory budget            (256mb)
 
+  MQTT_URL, WEBHOOK_URL, NTFY_URL or TELEGRAM_BOT_TOKEN also starts the notifier (README)
+
 A camera that exits stops alone (the gallery shows it offline); the gallery or the Redis
 stopping stops everything. The embedded Redis is reused only when it is this project's
 (see `server.tooling.embedded_redis`).
@@ -51,6 +53,10 @@ DEMO_CAPTURE_DEFAULTS = {
     "CAPTURE_TRIGGERS": "interval,motion",
     "SIMULATED_TIME_SPEEDUP": "48",
 }
+
+
+#: Setting any of these starts the notifier (python -m server.notify) too.
+NOTIFY_TARGET_VARS = ("MQTT_URL", "WEBHOOK_URL", "NTFY_URL", "TELEGRAM_BOT_TOKEN")
 
 
 class SetupError(Exception):
@@ -158,6 +164,8 @@ def children_for(url: str, cameras: list[tuple[str, float]], expiry: str,
         for name, interval in cameras
     ]
     children.append(Child("gallery", [python, "-m", "server", "serve"], {"REDIS_URL": url}))
+    if any(os.environ.get(name) for name in NOTIFY_TARGET_VARS):
+        children.append(Child("notifier", [python, "-m", "server.notify"], {"REDIS_URL": url}))
     return children
 
 
