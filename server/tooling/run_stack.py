@@ -46,12 +46,14 @@ logger = logging.getLogger("run")
 
 DEFAULT_CAMERAS = "garden:5,porch:8"
 #: Demo capture settings, each overridable from the environment. 1920x1080 keeps a picture
-#: near 0.5 MB, so the 256 MB default budget holds the last half hour or so of two cameras.
+#: near 0.5 MB. Two tiers, as pi/env.example ships them: the full size for DEMO_IMAGE_EXPIRY,
+#: the thumbnail and metadata for 30 days (or until the 256 MB budget needs the room).
 DEMO_CAPTURE_DEFAULTS = {
     "CAMERA_BACKEND": "simulated",
     "IMAGE_RESOLUTION": "1920x1080",
     "CAPTURE_TRIGGERS": "interval,motion",
     "SIMULATED_TIME_SPEEDUP": "48",
+    "HISTORY_EXPIRY": "2592000",
 }
 
 
