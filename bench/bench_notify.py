@@ -9,7 +9,7 @@ A picture is stored as the capture daemon stores it (`contract.save_image`: hash
 - webhook: the notifier -> a signed POST received by an HTTP server in this process.
 
 Both targets run in one notifier, as a user would run it; ratios are against the baseline
-measured in the same run. Run with `.venv/bin/python bench/bench_notify.py` (about 20 s).
+measured in the same run. Run with `.venv/bin/python -m bench.bench_notify` (about 20 s).
 """
 
 from __future__ import annotations
@@ -23,19 +23,16 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
-import paho.mqtt.client as mqtt  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-
-from pi import contract  # noqa: E402
-from pi.redis_connection import connect  # noqa: E402
-from server.notify.__main__ import build_targets  # noqa: E402
-from server.notify.settings import load_settings  # noqa: E402
-from server.notify.worker import Notifier  # noqa: E402
-from tests.notify_support import HttpReceiver, Mosquitto  # noqa: E402
+from pi import contract
+from pi.redis_connection import connect
+from server.notify.__main__ import build_targets
+from server.notify.settings import load_settings
+from server.notify.worker import Notifier
+from server.tooling.embedded_redis import EmbeddedRedis, free_port
+from tests.notify_support import HttpReceiver, Mosquitto
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -248,6 +248,7 @@ def test_webhook_payload_is_json_verifiable_by_the_readme_recipe(r, run_notifier
 
 def test_the_notifier_rides_out_a_redis_restart_and_misses_nothing(redis_factory, hook) -> None:
     from pi.redis_connection import connect
+    from tests.helpers import kill_server
     from tests.notify_support import Running
 
     server = redis_factory()
@@ -257,7 +258,7 @@ def test_the_notifier_rides_out_a_redis_restart_and_misses_nothing(redis_factory
         wait_until(lambda: running.notifier.group_ready)
         before = store(client)
         hook.wait_for(1)
-        server.kill()  # no goodbye; the data survives in the append-only file
+        kill_server(server)  # no goodbye; the data survives in the append-only file
         time.sleep(0.5)
         server.start()
         after = store(client, timestamp=time.time() + 1)

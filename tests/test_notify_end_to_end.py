@@ -8,6 +8,7 @@ import json
 from pi import contract
 from server.notify.__main__ import build_targets
 from server.notify.settings import load_settings
+from server.notify.worker import as_jpeg
 from tests.notify_support import Subscriber
 
 
@@ -33,8 +34,11 @@ def test_home_assistant_sees_the_picture_and_motion_and_its_button_takes_a_pictu
         manual = json.loads(message.payload)
         picture = ha.wait_for("redis-pi-camera/testcam/picture")
         stored = r.hget(contract.image_key(manual["id"]), contract.F_THUMBNAIL)
-        assert ha.wait_for("redis-pi-camera/testcam/picture", stored).payload == stored
-        assert picture.payload[:2] == b"\xff\xd8"  # a JPEG
+        # The daemon's WebP thumbnail reaches Home Assistant as a JPEG (its MQTT camera's format).
+        sent = as_jpeg(stored)
+        assert stored[:4] == b"RIFF" and sent[:2] == b"\xff\xd8"
+        assert ha.wait_for("redis-pi-camera/testcam/picture", sent).payload == sent
+        assert picture.payload[:2] == b"\xff\xd8"
 
         # Motion on the camera turns Home Assistant's motion sensor on.
         daemon.daemon.request_capture("motion")

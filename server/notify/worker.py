@@ -18,6 +18,7 @@ Digests are collected in Redis (`notify:digest:<target>`) and sent when their wi
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -25,11 +26,14 @@ import time
 from collections.abc import Callable, Sequence
 
 import redis
+from PIL import Image
 from redis.backoff import EqualJitterBackoff
 
 from pi.contract import (
     CAMERA_NAME_RE,
     CAMERAS_KEY,
+    F_THUMBNAIL,
+    MIME_JPEG,
     NOTIFY_CAMERAS_KEY,
     NOTIFY_STATUS_KEY,
     CheckedStreamEntry,
@@ -41,6 +45,7 @@ from pi.contract import (
     notify_done_key,
     notify_target_key,
     read_stream_entry,
+    sniff_image_mime,
 )
 from server.worker.stream_group import Delivery, StreamGroup
 
@@ -48,6 +53,27 @@ from .rules import DIGEST, SEND
 from .targets import Digest, Links, Picture, Rejected, RetryLater, Target
 
 logger = logging.getLogger(__name__)
+
+#: Largest thumbnail (in pixels) the notifier decodes to re-encode it; a bigger one is
+#: someone else's mistake (or a decompression bomb) and is sent as it is.
+MAX_THUMBNAIL_PIXELS = 4_000_000
+
+
+def as_jpeg(data: bytes) -> bytes:
+    """Return a thumbnail as JPEG: Home Assistant's MQTT camera and Telegram expect JPEG, and
+    the capture daemon writes WebP thumbnails (THUMBNAIL_FORMAT). Anything unreadable is
+    returned as it is."""
+    if sniff_image_mime(data) == MIME_JPEG:
+        return data
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.width * img.height > MAX_THUMBNAIL_PIXELS:
+                return data
+            out = io.BytesIO()
+            img.convert("RGB").save(out, "JPEG", quality=85)
+            return out.getvalue()
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return data
 
 GROUP = "notifier"
 #: Delivery marks outlive any entry the capped stream can still hold.
@@ -194,7 +220,9 @@ class Notifier:
     def _loader(self, image_id: str) -> Callable[[str], bytes | None]:
         def load(field: str) -> bytes | None:
             value = self.client.hget(image_key(image_id), field)
-            return value if isinstance(value, bytes) and value else None
+            if not isinstance(value, bytes) or not value:
+                return None
+            return as_jpeg(value) if field == F_THUMBNAIL else value
         return load
 
     def _deliver(self, state: TargetState, picture: Picture, done_key: str) -> bool:
