@@ -461,17 +461,16 @@ class StreamEntry:
     def from_fields(cls, fields: Mapping[Any, Any]) -> StreamEntry | None:
         """Read an entry (bytes or str keys and values); None when it names no valid image.
 
-        Values another writer got wrong read as None: an implausible timestamp or light
-        level, a camera or trigger outside the safe alphabet. A missing camera is taken from
-        the id (`<camera>:<ms>-<nonce>`).
+        Values another writer got wrong read as None: a timestamp or light level that is not
+        a finite number (or an implausible light level), a camera or trigger outside the
+        safe alphabet.
         """
         h = {_s(k): _s(v) for k, v in fields.items()}
         image_id_ = h.get("id", "")
         if not is_valid_image_id(image_id_):
             return None
-        camera = h.get(F_CAMERA) or (image_id_.split(":", 1)[0] if ":" in image_id_ else None)
-        trigger = h.get(F_TRIGGER) or None
-        return cls(image_id_, parse_timestamp(h.get(F_TIMESTAMP)),
+        camera, trigger = h.get(F_CAMERA) or None, h.get(F_TRIGGER) or None
+        return cls(image_id_, _float(h.get(F_TIMESTAMP)),
                    camera if camera and CAMERA_NAME_RE.match(camera) else None,
                    trigger if trigger and CAMERA_NAME_RE.match(trigger) else None,
                    _float(h.get(F_LUX), F_LUX))
@@ -495,13 +494,15 @@ def read_stream_entry(fields: Mapping[Any, Any]) -> CheckedStreamEntry:
     entry = StreamEntry.from_fields(h)
     if entry is None:
         raise ValueError(f"invalid image id {h.get('id', '')[:60]!r}")
-    if entry.timestamp is None:
+    timestamp = parse_timestamp(h.get(F_TIMESTAMP))
+    if timestamp is None:
         raise ValueError(f"invalid timestamp {h.get(F_TIMESTAMP, '')[:40]!r}")
     if h.get(F_CAMERA) and entry.camera is None:
         raise ValueError(f"invalid camera name {h[F_CAMERA][:40]!r}")
     if h.get(F_TRIGGER) and entry.trigger is None:
         raise ValueError(f"invalid trigger {h[F_TRIGGER][:40]!r}")
-    return CheckedStreamEntry(entry.image_id, entry.timestamp, entry.camera, entry.trigger, entry.lux)
+    camera = entry.camera or (entry.image_id.split(":", 1)[0] if ":" in entry.image_id else None)
+    return CheckedStreamEntry(entry.image_id, timestamp, camera, entry.trigger, entry.lux)
 
 
 def sniff_image_mime(data: bytes) -> str:
