@@ -116,8 +116,8 @@ def settings_for(backend, redis_url: str, **overrides) -> ArchiveSettings:
     if isinstance(backend, FileBackend):
         where = {"archive_url": backend.url, "scheme": "file", "folder": backend.root}
     else:
-        where = {"archive_url": backend.url, "scheme": "s3", "bucket": backend.bucket, "prefix": backend.prefix,
-                 "s3_endpoint": backend.endpoint}
+        where = {"archive_url": backend.url, "scheme": "s3", "bucket": backend.bucket,
+                 "prefix": backend.prefix, "s3_endpoint": backend.endpoint}
     base = ArchiveSettings(redis_url=redis_url, consumer="test-archiver", claim_idle=60.0, min_free_bytes=0,
                            sweep_interval=3600, retention_interval=3600, status_interval=0.1, max_backoff=0.5,
                            **where)

@@ -18,13 +18,7 @@ from server.archive.backends import (
     S3Backend,
 )
 from server.embedded_redis import free_port
-from tests.archive_support import (  # noqa: F401 (fixtures)
-    backend,
-    file_backend,
-    moto_s3,
-    s3_backend,
-    tiny_filesystem,
-)
+from tests.archive_support import tiny_filesystem
 
 
 def test_an_object_comes_back_byte_for_byte_with_its_size_and_type(backend):

@@ -44,8 +44,9 @@ logger = logging.getLogger(__name__)
 
 #: Keys read per page of the index walk.
 WALK_PAGE = 500
-#: Errors that mean "try again later", never "this picture is bad".
-TRANSIENT = (ArchiveUnavailable, redis.ConnectionError, redis.TimeoutError)
+#: Errors that mean "try again later", never "this picture is bad": the archive or Redis is
+#: down, or Redis refuses writes for now (OOM under noeviction, a read-only replica, loading).
+TRANSIENT = (ArchiveUnavailable, redis.ConnectionError, redis.TimeoutError, redis.ResponseError)
 
 
 @dataclass
@@ -104,6 +105,7 @@ class Archiver:
         """Do one round: the index walk when due, one batch from the stream, retention, status."""
         now = self.clock()
         if self._next_sweep == 0.0:
+            contract.ensure_index(self.client)  # SearchModuleMissing: the caller says how to fix it
             self.group.ensure()
         if self.catchup_due or now >= self._next_sweep:
             self.catch_up(stop)
@@ -136,7 +138,7 @@ class Archiver:
         self.status.last_error_at = self.clock()
         if self._failures == 1:
             logger.warning("Archive %s. Pictures stay pending in Redis, none is lost; retrying with "
-                           "backoff (up to %.0f s)", message, self.settings.max_backoff)
+                           "backoff (up to %g s)", message, self.settings.max_backoff)
         else:
             logger.info("Still failing (%s); next try in %.1f s", message, delay)
         if isinstance(exc, ArchiveFull):
@@ -185,7 +187,14 @@ class Archiver:
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(key)
         pipe.pttl(key)
-        raw, pttl = pipe.execute()
+        try:
+            raw, pttl = pipe.execute()
+        except redis.ResponseError as exc:
+            if "WRONGTYPE" not in str(exc):
+                raise
+            logger.warning("%s is not a hash (another writer?); skipped", key)
+            self.counters.malformed += 1
+            return "malformed"
         if not raw:
             logger.warning("%s expired before it was archived (the archiver was behind)", key)
             self.counters.missed += 1
