@@ -66,12 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check(settings: ArchiveSettings, backend, client: redis.Redis | None) -> None:
+def _check(backend) -> bool:
     """Raise ArchiveSettingsError for wrong settings; log and go on when the archive is just down."""
     try:
         backend.check()
     except ArchiveUnavailable as exc:
         logger.warning("The archive can't be reached at start (%s); the archiver retries", exc)
+        return False
+    return True
 
 
 def _run(settings: ArchiveSettings, backend) -> int:
@@ -83,9 +85,9 @@ def _run(settings: ArchiveSettings, backend) -> int:
         signal.signal(sig, lambda signum, _frame: (
             logger.info("%s received: stopping after the picture in progress", signal.Signals(signum).name),
             stop.set()))
-    _check(settings, backend, client)
+    checked = _check(backend)
     try:
-        Archiver(settings, client, backend).run(stop)
+        Archiver(settings, client, backend, checked=checked).run(stop)
     finally:
         client.close()
     return EXIT_OK

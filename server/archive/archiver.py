@@ -62,7 +62,7 @@ class Archiver:
     """One archiver process: `run(stop)` until `stop` is set (SIGTERM)."""
 
     def __init__(self, settings: ArchiveSettings, client: redis.Redis, backend: Backend, *,
-                 clock: Callable[[], float] = time.time, batch_size: int = 20) -> None:
+                 clock: Callable[[], float] = time.time, batch_size: int = 20, checked: bool = False) -> None:
         self.settings, self.client, self.backend, self.clock = settings, client, backend, clock
         self.group = StreamGroup(client, settings.group, settings.consumer, start="0",
                                  claim_idle=settings.claim_idle, batch_size=batch_size)
@@ -75,6 +75,7 @@ class Archiver:
         self._field_expiry = True  # HPEXPIRETIME works (Redis >= 7.4)
         self._next_sweep = self._next_retention = self._next_status = 0.0
         self._failures = 0
+        self._checked = checked  # backend.check() passed (bucket there, credentials good)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -104,6 +105,9 @@ class Archiver:
     def step(self, stop: threading.Event) -> None:
         """Do one round: the index walk when due, one batch from the stream, retention, status."""
         now = self.clock()
+        if not self._checked:  # the archive was down at start: check it (and create the bucket) now
+            self.backend.check()
+            self._checked = True
         if self._next_sweep == 0.0:
             contract.ensure_index(self.client)  # SearchModuleMissing: the caller says how to fix it
             self.group.ensure()
@@ -120,6 +124,7 @@ class Archiver:
                 return  # left pending: read again first after a restart
             self.archive(delivery.fields.get("id", ""))
             self.group.ack(delivery.stream_id)
+            self._write_status()
         self._ok()
         if self.clock() >= self._next_retention:
             enforce_retention(self.backend, self.client, self.settings, now=self.clock(), stop=stop)
@@ -272,6 +277,7 @@ class Archiver:
                 if self.archive(image_id) == "archived":
                     done += 1
                 self.catchup_left -= 1
+                self._write_status()  # a long walk must not let the status key expire
             self._sync_kept(kept_now, unkept_now)
             self.catchup_due = False
             return done

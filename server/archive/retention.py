@@ -10,8 +10,8 @@ sizes per camera nor which pictures the user kept. Each pass, for every camera f
 
 A picture is kept when its sidecar says so, or when its hash in Redis has no TTL (the
 gallery's Keep) -- checked again just before deleting, and written into the sidecar. Kept
-pictures count toward the size but are never deleted, so a camera whose kept pictures
-alone exceed its size limit stays over it (a warning says so).
+pictures are never deleted, and the kept pictures the walk steps over do not count toward
+the size limit, so keeping old pictures does not shrink what the limit holds of the rest.
 """
 
 from __future__ import annotations
@@ -94,9 +94,8 @@ def enforce_camera(backend: Backend, client: redis.Redis | None, camera: str, li
         backend.delete(*[o.key for o in objects])
         total -= size
         deleted += 1
-    if limits.max_bytes and total > limits.max_bytes:
-        logger.warning("Archive of %s holds %.1f GB, over its %.1f GB limit, in pictures that are kept",
-                       camera, total / 1024 ** 3, limits.max_bytes / 1024 ** 3)
+    if kept_bytes:
+        logger.debug("Retention stepped over %.1f MB of %s's kept pictures", kept_bytes / 1e6, camera)
     if deleted:
         logger.info("Retention deleted %d of %s's oldest pictures from the archive", deleted, camera)
     return deleted
