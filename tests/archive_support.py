@@ -25,6 +25,12 @@ S3_ENV = {"AWS_ACCESS_KEY_ID": "archive-test", "AWS_SECRET_ACCESS_KEY": "archive
           "AWS_DEFAULT_REGION": "us-east-1"}
 
 
+def use_test_credentials() -> None:
+    """Give boto3 an access key (moto accepts any) unless the environment has one."""
+    for name, value in S3_ENV.items():
+        os.environ.setdefault(name, value)
+
+
 class MotoS3:
     """moto's standalone S3 server in this process, on a loopback port; can stop and start again."""
 
@@ -39,6 +45,7 @@ class MotoS3:
     def start(self) -> MotoS3:
         from moto.server import ThreadedMotoServer
 
+        use_test_credentials()
         if not self.running:
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
             self._server.start()
@@ -84,8 +91,7 @@ class MotoProcess:
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[MotoProcess]:
     """One moto S3 server process for the session."""
-    for name, value in S3_ENV.items():
-        os.environ.setdefault(name, value)
+    use_test_credentials()
     server = MotoProcess()
     yield server
     server.stop()

@@ -105,12 +105,12 @@ class Archiver:
     def step(self, stop: threading.Event) -> None:
         """Do one round: the index walk when due, one batch from the stream, retention, status."""
         now = self.clock()
-        if not self._checked:  # the archive was down at start: check it (and create the bucket) now
-            self.backend.check()
-            self._checked = True
         if self._next_sweep == 0.0:
             contract.ensure_index(self.client)  # SearchModuleMissing: the caller says how to fix it
             self.group.ensure()
+        if not self._checked:  # the archive was down at start: check it (and create the bucket) now
+            self.backend.check()
+            self._checked = True
         if self.catchup_due or now >= self._next_sweep:
             self.catch_up(stop)
             self._next_sweep = self.clock() + self.settings.sweep_interval
@@ -165,8 +165,11 @@ class Archiver:
         if not force and now < self._next_status:
             return
         self._next_status = now + self.settings.status_interval
-        pending = self.group.pending_count()
-        lag = self.group.lag() or 0
+        try:
+            pending = self.group.pending_count()
+            lag = self.group.lag() or 0
+        except redis.ResponseError:  # no group yet (Redis was emptied): nothing pending for it
+            pending, lag = 0, 0
         self.status.pending = pending
         self.status.backlog = pending + lag + self.catchup_left
         self.status.archived = self.counters.archived
