@@ -270,3 +270,27 @@ def test_retention_by_size_deletes_one_cameras_oldest_first_and_spares_the_other
                   for o in file_backend.list("garden/") if o.key.endswith(".json"))
     assert left == sorted(garden[3:])
     assert len([o for o in file_backend.list("porch/") if o.key.endswith(".jpg")]) == len(porch)
+
+
+def test_redis_restarted_under_the_archiver_loses_nothing(redis_factory, file_backend, caplog):
+    from pi.redis_connection import connect
+
+    server = redis_factory()
+    client = connect(server.url, retries=1, socket_timeout=2)
+    archiver = make_archiver(client, file_backend, server.url)
+    running = RunningArchiver(archiver)
+    try:
+        first = store_image(client, camera="garden")
+        wait_for(lambda: client.hexists(contract.image_key(first), contract.F_ARCHIVED), what="archived")
+        with caplog.at_level(logging.WARNING, logger="server.archive"):
+            server.stop()  # the append-only file keeps the data and the group
+            time.sleep(1.5)
+            server.start()
+            later = store_image(client, camera="garden")
+            wait_for(lambda: client.hexists(contract.image_key(later), contract.F_ARCHIVED), what="archived")
+    finally:
+        running.stop()
+        client.close()
+    assert running.error is None
+    assert "Redis unavailable" in caplog.text and "none is lost" in caplog.text
+    assert len([o for o in file_backend.list("garden/") if o.key.endswith(".jpg")]) == 2

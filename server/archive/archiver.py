@@ -98,7 +98,10 @@ class Archiver:
                         self._failures = 0
         finally:
             self.status.state = "stopped"
-            self._write_status(force=True)
+            try:
+                self._write_status(force=True)
+            except TRANSIENT as exc:
+                logger.info("Could not write the final status (%s)", exc)
             logger.info("Archiver stopped: %d archived, %d already archived, %d missed since start",
                         self.counters.archived, self.counters.skipped, self.counters.missed)
 
@@ -135,14 +138,14 @@ class Archiver:
         self._failures += 1
         delay = self.backoff.compute(self._failures)
         self.group.rewind()
-        what = "full" if isinstance(exc, ArchiveFull) else "unreachable"
+        what = "Archive full" if isinstance(exc, ArchiveFull) else "Archive unreachable"
         if isinstance(exc, redis.RedisError):
-            what = "Redis unreachable"
+            what = "Redis unavailable"
         message = f"{what}: {exc}"
         self.status.state, self.status.last_error = "retrying", message
         self.status.last_error_at = self.clock()
         if self._failures == 1:
-            logger.warning("Archive %s. Pictures stay pending in Redis, none is lost; retrying with "
+            logger.warning("%s. Pictures stay pending in Redis, none is lost; retrying with "
                            "backoff (up to %g s)", message, self.settings.max_backoff)
         else:
             logger.info("Still failing (%s); next try in %.1f s", message, delay)
@@ -298,10 +301,13 @@ class Archiver:
                 pipe.hmget(key, contract.F_TIMESTAMP, contract.F_ARCHIVED)
                 pipe.hexists(key, contract.F_IMAGE_DATA)
                 pipe.pttl(key)
-            replies = pipe.execute()
+            replies = pipe.execute(raise_on_error=False)
             now = self.clock()
             for i, key in enumerate(keys):
-                (ts, archived), has_original, pttl = replies[3 * i:3 * i + 3]
+                answers = replies[3 * i:3 * i + 3]
+                if any(isinstance(a, Exception) for a in answers):
+                    continue  # no longer a hash (another writer): archive() would skip it too
+                (ts, archived), has_original, pttl = answers
                 try:
                     image_id = contract.id_from_key(key)
                     timestamp = float(ts)
