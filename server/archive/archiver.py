@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +29,6 @@ from pi import contract
 from server.archive import layout
 from server.archive.backends import (
     ArchiveFull,
-    ArchiveSettingsError,
     ArchiveUnavailable,
     Backend,
     ObjectMissing,
@@ -382,9 +380,3 @@ def set_sidecar_kept(backend: Backend, base: str, kept: bool, expires_at: float 
     logger.info("Archive copy %s marked %s", base, "kept" if kept else "not kept")
     return True
 
-
-def default_consumer() -> str:
-    return socket.gethostname() or "archiver"
-
-
-__all__ = ["Archiver", "ArchiveSettingsError", "set_sidecar_kept"]
