@@ -15,7 +15,7 @@ Three measurements, each with a baseline from the same run:
    when installed: the `dev` extra).
 
 It starts its own embedded Redis (and moto) on free ports, prints its figures and exits 0.
-Run: `.venv/bin/python bench/bench_archive.py [--seconds 30] [--pending 1000]`.
+Run: `.venv/bin/python -m bench.bench_archive [--seconds 30] [--pending 1000]`.
 """
 
 from __future__ import annotations
@@ -31,15 +31,12 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from pi import contract  # noqa: E402
-from pi.cameras.simulated import SimulatedCamera  # noqa: E402
-from pi.metadata import record_from_capture  # noqa: E402
-from pi.redis_connection import connect  # noqa: E402
-from server.archive.backends import FileBackend, S3Backend  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from pi import contract
+from pi.cameras.simulated import SimulatedCamera
+from pi.metadata import record_from_capture
+from pi.redis_connection import connect
+from server.archive.backends import FileBackend, S3Backend
+from server.tooling.embedded_redis import EmbeddedRedis, free_port
 
 NOON = time.mktime((2026, 6, 21, 12, 0, 0, 0, 0, -1))
 CAMERAS = ("garden", "porch", "drive", "door")
@@ -69,7 +66,8 @@ def start_archiver(redis_url: str, folder: Path | str, consumer: str, **extra: s
     env.update({"REDIS_URL": redis_url, "ARCHIVE_URL": archive_url, "ARCHIVE_CONSUMER": consumer,
                 "ARCHIVE_STATUS_INTERVAL": "0.5", "ARCHIVE_MIN_FREE_GB": "0", "LOG_LEVEL": "WARNING"})
     env.update(extra)
-    return subprocess.Popen([sys.executable, "-m", "server.archive", "run"], cwd=ROOT, env=env,
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.Popen([sys.executable, "-m", "server.archive", "run"], cwd=root, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 

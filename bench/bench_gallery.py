@@ -10,7 +10,7 @@ each as a ratio against a baseline measured in the same run:
 3. The bytes a browser downloads for the first screen of the grid with 4608x2592 photos,
    against the same photos served full-size as the reference does (target: 20x fewer).
 
-Run: .venv/bin/python bench/bench_gallery.py   (about a minute)
+Run: .venv/bin/python -m bench.bench_gallery   (about a minute)
 """
 
 from __future__ import annotations
@@ -26,18 +26,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pi.contract import INDEX_NAME, ImageRecord, image_id, image_key  # noqa: E402
-from pi.redis_connection import connect  # noqa: E402
-from server import create_app  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from pi.contract import INDEX_NAME, ImageRecord, image_id, image_key
+from pi.redis_connection import connect
+from server import create_app
+from server.tooling.embedded_redis import EmbeddedRedis, free_port
 
 SIZES = (1_000, 10_000, 100_000)
 RUNS = 200
 PAGE = 24
 T0 = 1_700_000_000.0
 CAMERAS = ("garden", "driveway")
+#: The page's ES modules (main.js imports every one of them).
+STATIC_JS = Path(__file__).resolve().parent.parent / "server" / "static" / "js"
 
 
 def fill(client, start: int, stop: int) -> None:
@@ -159,8 +159,8 @@ def bench_first_screen(client, redis_client) -> None:
     ours = thumbs + len(listing.data)
     page = get_ok(client, "/")
     assets = len(page.data) + sum(len(get_ok(client, f"/static/{name}").data) for name in (
-        "vendor/bulma-1.0.4.min.css", "gallery.css", "gallery.js", "timelapse.js", "live.js",
-        "favicon.svg"))
+        "vendor/bulma-1.0.4.min.css", "gallery.css", "live.css", "favicon.svg",
+        *(f"js/{p.name}" for p in sorted(STATIC_JS.glob("*.js")))))
     print(f"   full-size photos, as the reference serves them: {full / 1e6:8.2f} MB "
           f"({full / PAGE / 1e6:.2f} MB each)")
     print(f"   gallery: {PAGE} thumbnails {thumbs / 1e3:.0f} KB + listing JSON "

@@ -19,7 +19,7 @@ import pytest
 from server.archive.archiver import Archiver
 from server.archive.backends import FileBackend, S3Backend
 from server.archive.settings import ArchiveSettings
-from server.embedded_redis import free_port
+from server.tooling.embedded_redis import free_port
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "archive-test", "AWS_SECRET_ACCESS_KEY": "archive-test-secret",
           "AWS_DEFAULT_REGION": "us-east-1"}

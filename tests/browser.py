@@ -142,6 +142,39 @@ def screenshot(page, path: Path, viewport: dict | None = None, full_page: bool =
     return path
 
 
+def in_first_screen(page, selector: str) -> dict[str, int]:
+    """Count the elements matching `selector` a user sees without scrolling.
+
+    Returns {"whole": n, "partly": m}: wholly inside the viewport, and at least partly in
+    it. Counts, not pixel offsets, so a wider font moves nothing here that a user would not
+    notice too.
+    """
+    return page.evaluate(
+        """sel => {
+            const h = window.innerHeight, w = window.innerWidth;
+            let whole = 0, partly = 0;
+            for (const el of document.querySelectorAll(sel)) {
+                const r = el.getBoundingClientRect();
+                if (r.width === 0 || r.height === 0) continue;
+                if (r.bottom > 0 && r.top < h && r.right > 0 && r.left < w) partly++;
+                if (r.top >= 0 && r.bottom <= h && r.left >= 0 && r.right <= w) whole++;
+            }
+            return {whole, partly};
+        }""", selector)
+
+
+def layout_relation(page, first: str, second: str) -> str:
+    """Tell how two elements sit: "same row" (their heights overlap), "above" or "below"."""
+    return page.evaluate(
+        """([a, b]) => {
+            const r1 = document.querySelector(a).getBoundingClientRect();
+            const r2 = document.querySelector(b).getBoundingClientRect();
+            if (r1.bottom <= r2.top) return "above";
+            if (r1.top >= r2.bottom) return "below";
+            return "same row";
+        }""", [first, second])
+
+
 def wait_for_thumbnails(page, at_least: int = 1, timeout: float = 15000) -> None:
     """Wait until at least `at_least` card thumbnails have loaded."""
     page.wait_for_function(
@@ -232,7 +265,7 @@ def readme_screenshot(redis_url: str, out: Path, viewport: dict | None = None) -
 
 def main(argv: list[str] | None = None) -> int:
     """Write the README screenshot to the path given (default docs/gallery.png)."""
-    from server.embedded_redis import EmbeddedRedis, free_port
+    from server.tooling.embedded_redis import EmbeddedRedis, free_port
 
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "docs/gallery.png")

@@ -10,7 +10,9 @@ import pytest
 import redis
 
 from pi.redis_connection import connect
-from server.embedded_redis import EmbeddedRedis, free_port
+from server.core.services import services
+from server.timelapse.jobs import TimelapseJobs
+from server.tooling.embedded_redis import EmbeddedRedis, free_port
 from tests.archive_support import backend, file_backend, moto_s3, s3_backend  # noqa: F401 (archive fixtures)
 
 CHROMIUM = "/usr/bin/chromium"
@@ -44,15 +46,31 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
+class _EmbeddedRedisWithArgs(EmbeddedRedis):
+    """An EmbeddedRedis with extra redis-server arguments, e.g. `--rename-command HPEXPIRE ""`."""
+
+    def __init__(self, *args, extra_args: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra_args = list(extra_args)
+
+    def command_line(self) -> list[str]:
+        return super().command_line() + self.extra_args
+
+
 @pytest.fixture
 def redis_factory(tmp_path: Path) -> Iterator:
-    """Start private Redis servers a test may stop, kill or restart; all stopped at the end."""
+    """Start private Redis servers a test may stop, kill or restart; all stopped at the end.
+
+    Keyword arguments as EmbeddedRedis's, plus `extra_args` for redis-server (for example
+    `("--rename-command", "HPEXPIRE", "")` makes a server without hash-field expiry, like
+    Redis Stack 7.2).
+    """
     started: list[EmbeddedRedis] = []
 
     def make(**kwargs) -> EmbeddedRedis:
         kwargs.setdefault("data_dir", tmp_path / f"redis{len(started)}")
         kwargs.setdefault("port", free_port())
-        server = EmbeddedRedis(**kwargs)
+        server = _EmbeddedRedisWithArgs(**kwargs)
         started.append(server)
         return server.start()
 
@@ -79,7 +97,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"browser tests: SKIPPED, {CHROMIUM} is not installed (apt-get install chromium)"
 
 
-# --- Capture daemon (issue 3) ----------------------------------------------------------
+# --- Capture daemon -------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -136,7 +154,7 @@ def run_daemon(tmp_path: Path) -> Iterator:
         handle.stop()
 
 
-# --- Gallery (issue 4) -------------------------------------------------------------------
+# --- Gallery ----------------------------------------------------------------------------
 
 GALLERY_CSRF = "test-csrf-token"
 
@@ -149,7 +167,7 @@ def app(redis_url: str) -> Iterator:
     gallery = create_app({"TESTING": True, "REDIS_URL": redis_url, "GALLERY_PASSWORD": None,
                           "SECRET_KEY": "test-secret-key", "GALLERY_SSE_SECONDS": 1})
     yield gallery
-    gallery.extensions["redis"].close()
+    services(gallery).redis.close()
 
 
 @pytest.fixture
@@ -178,10 +196,10 @@ def gallery(redis_url: str, tmp_path: Path) -> Iterator:
                       "GALLERY_SSE_SECONDS": 30, "TIMELAPSE_TMPDIR": str(tmp_path)})
     with ServerThread(app) as server:
         yield server
-    jobs = app.extensions.get("timelapse_jobs")
+    jobs = services(app).peek(TimelapseJobs)
     if jobs is not None:
         jobs.wait(10)
-    app.extensions["redis"].close()
+    services(app).redis.close()
 
 
 @pytest.fixture
@@ -203,3 +221,48 @@ def page(browser) -> Iterator:
     errors = ConsoleErrors(page, failed_requests_ok=True)
     yield page
     errors.assert_none()
+
+
+# --- Notifier (issue 14) -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mosquitto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """Debian's mosquitto for the session, anonymous, on a free loopback port."""
+    from tests.notify_support import Mosquitto
+
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def mosquitto(mosquitto_server) -> Iterator:
+    """The session's mosquitto, its retained messages cleared after each test."""
+    from tests.notify_support import clear_retained
+
+    yield mosquitto_server
+    clear_retained(mosquitto_server.port)
+
+
+@pytest.fixture
+def run_notifier(r) -> Iterator:
+    """Run Notifiers in threads on the emptied session Redis: `run_notifier(targets, **kwargs)`."""
+    import time
+
+    from tests.notify_support import Running
+
+    running: list[Running] = []
+
+    def start(targets, **kwargs) -> Running:
+        handle = Running(r, targets, **kwargs)
+        running.append(handle)
+        # The group starts at "$": wait until it exists, so the test's pictures are seen.
+        deadline = time.monotonic() + 5
+        while not handle.notifier.group_ready and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return handle
+
+    yield start
+    for handle in running:
+        handle.stop()

@@ -17,7 +17,7 @@ from server.archive.backends import (
     ObjectMissing,
     S3Backend,
 )
-from server.embedded_redis import free_port
+from server.tooling.embedded_redis import free_port
 from tests.archive_support import tiny_filesystem
 
 

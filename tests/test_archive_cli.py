@@ -13,13 +13,11 @@ import pytest
 
 from pi import contract
 from server.archive.settings import GB, SettingsError, load_settings
+from server.tooling import run_stack
 from tests.archive_support import S3_ENV, MotoProcess
 from tests.factories import store_image
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import run_stack  # noqa: E402
 
 
 def archive_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

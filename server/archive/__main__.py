@@ -1,4 +1,4 @@
-"""`python -m server.archive run | restore | check` (also installed as `redis-pi-archive`).
+"""`python -m server.archive run | restore | check` (also installed as `pi-archive`).
 
     run       the archiver, until SIGTERM or Ctrl-C
     restore   rebuild hashes from the archive: --camera NAME (repeatable), --since, --until
@@ -81,10 +81,13 @@ def _run(settings: ArchiveSettings, backend) -> int:
 
     client = connect(settings.redis_url, retries=2, socket_timeout=10)
     stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        logger.info("%s received: stopping after the picture in progress", signal.Signals(signum).name)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, _frame: (
-            logger.info("%s received: stopping after the picture in progress", signal.Signals(signum).name),
-            stop.set()))
+        signal.signal(sig, on_signal)
     checked = _check(backend)
     try:
         Archiver(settings, client, backend, checked=checked).run(stop)

@@ -25,6 +25,7 @@ message is one line naming the setting and the fix.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import hashlib
 import logging
@@ -34,7 +35,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from server.archive.settings import ArchiveSettings
 
@@ -269,7 +270,7 @@ class FileBackend:
             elif start_after is None or key > start_after:
                 yield self._info(key, entry.stat())
 
-    def cameras(self) -> list[str]:
+    def cameras(self) -> builtins.list[str]:
         try:
             return sorted(e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith("."))
         except FileNotFoundError:
@@ -375,7 +376,7 @@ class S3Backend:
         except ArchiveSettingsError as exc:
             if not self.create_bucket or "does not exist" not in str(exc):
                 raise
-            kwargs = ({} if self.region == "us-east-1"
+            kwargs: dict[str, Any] = ({} if self.region == "us-east-1"
                       else {"CreateBucketConfiguration": {"LocationConstraint": self.region}})
             self._call("creating the bucket", self.client.create_bucket, Bucket=self.bucket, **kwargs)
             logger.info("Created the bucket %s at %s", self.bucket, self.where)
@@ -455,7 +456,7 @@ class S3Backend:
                 return
             token = reply["NextContinuationToken"]
 
-    def cameras(self) -> list[str]:
+    def cameras(self) -> builtins.list[str]:
         base = self.prefix + "/" if self.prefix else ""
         names, token = [], None
         while True:

@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 
 def _pictures(objects: Iterator[ObjectInfo]) -> Iterator[tuple[str, list[ObjectInfo]]]:
     """Group a key-ordered listing into (base, [its objects]); a picture's objects are adjacent."""
-    current, group = None, []
+    current: str = ""
+    group: list[ObjectInfo] = []
     for info in objects:
         base, _ = layout.split_key(info.key)
         if base != current and group:

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pi.contract import ARCHIVE_GROUP, CAMERA_NAME_RE, DEFAULT_REDIS_URL
@@ -137,7 +138,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ArchiveSettings:
     if not url:
         raise SettingsError("ARCHIVE_URL is not set: set it to file:///absolute/folder or "
                             "s3://bucket/prefix (see the README, \"Archive\").")
-    where = parse_archive_url(url)
+    where: dict[str, Any] = dict(parse_archive_url(url))
     endpoint = get("ARCHIVE_S3_ENDPOINT") or None
     if endpoint:
         parts = urlsplit(endpoint)
@@ -155,7 +156,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ArchiveSettings:
                    accepts="a number of gigabytes, 0 for no size limit")
     min_free = _number("ARCHIVE_MIN_FREE_GB", get("ARCHIVE_MIN_FREE_GB", "1"),
                        accepts="a number of gigabytes, e.g. 1 (0 to fill the disk)")
-    intervals = {
+    intervals: dict[str, Any] = {
         name: _number(var, get(var, default), minimum=0.001, accepts="a number of seconds greater than 0")
         for name, var, default in (("claim_idle", "ARCHIVE_CLAIM_IDLE", "60"),
                                    ("sweep_interval", "ARCHIVE_SWEEP_INTERVAL", "600"),
