@@ -699,6 +699,90 @@ def _s(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+# --- Archive of originals (server/archive) ------------------------------------------------
+
+#: Hash field the archiver adds once a picture's original is in the archive: where it is,
+#: as a URL without credentials (file:///srv/archive/garden/2025/11/21/21-38-58.123-3fa2.jpg
+#: or s3://bucket/prefix/garden/...). Written only to a hash that exists, so its TTL stays.
+F_ARCHIVED = "archived"
+#: The archiver's consumer group on STREAM_KEY.
+ARCHIVE_GROUP = "archiver"
+#: Hash with the archiver's state (ArchiveStatus), refreshed every few seconds with a short TTL:
+#: a missing key means no archiver runs.
+ARCHIVE_STATUS_KEY = "archive:status"
+ARCHIVE_STATUS_TTL = 60
+#: Set of image ids whose archive copy is marked kept (the archiver keeps it in step with keep).
+ARCHIVE_KEPT_KEY = "archive:kept"
+#: Held (SET NX with a TTL) by the archiver that walks the index, so two never walk at once.
+ARCHIVE_CATCHUP_LOCK_KEY = "archive:catchup-lock"
+
+_MARK_ARCHIVED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def mark_archived(client: redis.Redis, image_id_: str, location: str) -> bool:
+    """Record in a picture's hash where its original was archived; False if the hash is gone.
+
+    HSET of a new field leaves the key's TTL and other fields' expiry (image_data) as they
+    were; the script makes sure an expired picture is not brought back as a hash without TTL.
+    """
+    return bool(client.eval(_MARK_ARCHIVED, 1, image_key(image_id_), F_ARCHIVED, location))
+
+
+@dataclass
+class ArchiveStatus:
+    """What the archiver says about itself in `archive:status`, for the stats panel and /healthz."""
+
+    state: str = "starting"  # "ok", "retrying" (archive or Redis unreachable/full), "stopped"
+    archive: str = ""  # the archive's URL, without credentials
+    consumer: str = ""
+    started_at: float = 0.0
+    updated_at: float = 0.0
+    last_ok: float | None = None  # when the last picture was archived
+    last_error: str = ""
+    last_error_at: float | None = None
+    pending: int = 0  # stream entries delivered and not yet archived
+    backlog: int = 0  # pictures waiting: pending, not yet delivered, and found by the index walk
+    archived: int = 0  # pictures archived since start
+    missed: int = 0  # pictures whose original had left Redis before the archiver got to them
+
+    def to_hash(self) -> dict[str, str]:
+        """Return the status hash fields (None left out)."""
+        out = {name: (_fmt_float(value, 3) if isinstance(value, float) else str(value))
+               for name, value in vars(self).items() if value is not None}
+        return out
+
+    @classmethod
+    def from_hash(cls, data: Mapping[Any, Any]) -> ArchiveStatus:
+        """Build a status from HGETALL of `archive:status`; bad numbers read as unknown."""
+        h = {_s(k): _s(v) for k, v in data.items()}
+        return cls(state=h.get("state", ""), archive=h.get("archive", ""), consumer=h.get("consumer", ""),
+                   started_at=_float(h.get("started_at")) or 0.0,
+                   updated_at=_float(h.get("updated_at")) or 0.0,
+                   last_ok=_float(h.get("last_ok")), last_error=h.get("last_error", ""),
+                   last_error_at=_float(h.get("last_error_at")), pending=_int(h.get("pending")) or 0,
+                   backlog=_int(h.get("backlog")) or 0, archived=_int(h.get("archived")) or 0,
+                   missed=_int(h.get("missed")) or 0)
+
+
+def save_archive_status(client: redis.Redis, status: ArchiveStatus) -> None:
+    """Replace `archive:status` with `status` and its short TTL, atomically."""
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(ARCHIVE_STATUS_KEY)
+    pipe.hset(ARCHIVE_STATUS_KEY, mapping=status.to_hash())
+    pipe.expire(ARCHIVE_STATUS_KEY, ARCHIVE_STATUS_TTL)
+    pipe.execute()
+
+
+def read_archive_status(client: redis.Redis) -> ArchiveStatus | None:
+    """Return the archiver's status, or None when no archiver runs."""
+    data = client.hgetall(ARCHIVE_STATUS_KEY)
+    return ArchiveStatus.from_hash(data) if data else None
+
+
 # --- Settings both processes read --------------------------------------------------------
 
 DEFAULT_REDIS_URL = "redis://localhost:6379"

@@ -13,6 +13,7 @@ from pi.redis_connection import connect
 from server.core.services import services
 from server.timelapse.jobs import TimelapseJobs
 from server.tooling.embedded_redis import EmbeddedRedis, free_port
+from tests.archive_support import backend, file_backend, moto_s3, s3_backend  # noqa: F401 (archive fixtures)
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"

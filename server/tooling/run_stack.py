@@ -1,4 +1,5 @@
-"""`make run`: a Redis with the search module, capture daemons on simulated cameras, the gallery.
+"""`make run`: a Redis with the search module, capture daemons on simulated cameras, the gallery,
+and the archiver (originals copied to redisdata/archive, or to ARCHIVE_URL).
 
 Run as `python -m server.tooling.run_stack`. With REDIS_URL set, that Redis is used and
 nothing is started for it; otherwise the embedded Redis runs on 127.0.0.1 with its data
@@ -154,7 +155,7 @@ class SettingsProblem(SetupError):
 
 def children_for(url: str, cameras: list[tuple[str, float]], expiry: str,
                  spool_root: Path) -> list[Child]:
-    """Return the capture daemons and the gallery to run against `url`."""
+    """Return the capture daemons, the gallery and the archiver to run against `url`."""
     python = sys.executable
     children = [
         Child(f"capture[{name}]", [python, "-m", "pi.capture"], {
@@ -166,6 +167,11 @@ def children_for(url: str, cameras: list[tuple[str, float]], expiry: str,
         for name, interval in cameras
     ]
     children.append(Child("gallery", [python, "-m", "server", "serve"], {"REDIS_URL": url}))
+    # The archive of originals (README, "Archive"): a folder beside the Redis data by default.
+    archive_url = os.environ.get("ARCHIVE_URL") or (spool_root.parent / "archive").resolve().as_uri()
+    children.append(Child("archiver", [python, "-m", "server.archive", "run"],
+                          {"REDIS_URL": url, "ARCHIVE_URL": archive_url,
+                           "ARCHIVE_MAX_GB_PER_CAMERA": os.environ.get("ARCHIVE_MAX_GB_PER_CAMERA", "2")}))
     if any(os.environ.get(name) for name in NOTIFY_TARGET_VARS):
         children.append(Child("notifier", [python, "-m", "server.notify"], {"REDIS_URL": url}))
     return children
