@@ -70,6 +70,9 @@ class MqttTarget(Target):
         self.status_topic = f"{settings.topic_prefix}/status"
         self.cameras: dict[str, bool] = {}  # camera -> does it take MQTT capture commands
         self.availability: dict[str, str] = {}
+        #: What each camera's availability topic last got on this connection: a retained
+        #: message stays on the broker, so the same state is not published twice in a row.
+        self._availability_sent: dict[str, str] = {}
         self.motion_off_at: dict[str, float] = {}
         self._announced: dict[str, bool] = {}  # camera -> capture flag its discovery was sent with
         self._lock = threading.Lock()
@@ -121,6 +124,7 @@ class MqttTarget(Target):
         self._last_reason = "connected"
         client.publish(self.status_topic, ONLINE, qos=1, retain=True)
         client.subscribe(f"{self.s.discovery_prefix}/status", qos=1)
+        self._availability_sent.clear()  # a broker restarted meanwhile may have lost them
         self._rediscover.set()
 
     def _on_connect_fail(self, client, userdata) -> None:
@@ -209,7 +213,7 @@ class MqttTarget(Target):
         if camera not in self._announced and camera not in self.motion_off_at:
             self._publish(self.topic(camera, "motion"), OFF)
         if camera in self.availability:  # unknown until the heartbeat check: HA shows unavailable
-            self._publish(self.topic(camera, "availability"), self.availability[camera])
+            self._send_availability(camera)
         self._announced[camera] = capture
 
     def tick(self, now: float) -> None:
@@ -229,6 +233,12 @@ class MqttTarget(Target):
         except RetryLater as exc:
             self._rediscover.set()
             logger.debug("MQTT discovery deferred: %s", exc)
+
+    def _send_availability(self, camera: str) -> None:
+        state = self.availability[camera]
+        if self._availability_sent.get(camera) != state:
+            self._publish(self.topic(camera, "availability"), state)
+            self._availability_sent[camera] = state
 
     def see_camera(self, camera: str, capture: bool | None = None) -> None:
         """Note a camera (from its heartbeat or a picture); discovery is sent by the next tick."""
@@ -271,7 +281,7 @@ class MqttTarget(Target):
         self.see_camera(camera)
         if self.client.is_connected():
             try:
-                self._publish(self.topic(camera, "availability"), self.availability[camera])
+                self._send_availability(camera)
             except RetryLater:
                 self._rediscover.set()  # published again with the discovery after reconnecting
         else:
