@@ -294,3 +294,23 @@ def test_redis_restarted_under_the_archiver_loses_nothing(redis_factory, file_ba
     assert running.error is None
     assert "Redis unavailable" in caplog.text and "none is lost" in caplog.text
     assert len([o for o in file_backend.list("garden/") if o.key.endswith(".jpg")]) == 2
+
+
+def test_a_near_duplicate_stored_without_its_full_size_is_not_counted_as_missed(
+        r, redis_url, file_backend, caplog) -> None:
+    archiver = make_archiver(r, file_backend, redis_url)
+    step(archiver)  # creates the group
+    original = store_image(r, camera="garden", ttl=3600)
+    ts = time.time() + 1
+    near = contract.image_id("garden", ts)
+    record = contract.ImageRecord(timestamp=ts, camera="garden", trigger="interval", lux=0.4,
+                                  thumbnail=r.hget(contract.image_key(original), contract.F_THUMBNAIL),
+                                  unchanged_since=ts - 1, same_as=original)
+    contract.save_image(r, record, 3600, near)
+    with caplog.at_level(logging.WARNING):
+        step(archiver, 2)
+    assert r.hget(contract.image_key(original), contract.F_ARCHIVED)  # its original is archived
+    assert r.hget(contract.image_key(near), contract.F_ARCHIVED) is None
+    assert archiver.counters.missed == 0 and archiver.counters.unchanged == 1
+    assert "expired before it was archived" not in caplog.text
+    assert r.xpending(contract.STREAM_KEY, contract.ARCHIVE_GROUP)["pending"] == 0

@@ -180,3 +180,9 @@ def test_a_notifier_killed_mid_outage_sends_everything_once_after_restart(r, red
         if first.poll() is None:
             first.kill()
         hook.close()
+
+
+def test_a_misspelt_trigger_in_a_rule_stops_the_notifier_naming_it() -> None:
+    with pytest.raises(ValueError, match=r"trigger='motoin' is not a trigger .* interval, sensor, motion"):
+        parse_rule("trigger=motoin")
+    assert parse_rule("trigger=motion,sensor").triggers == frozenset({"motion", "sensor"})

@@ -52,6 +52,7 @@ class Counters:
     archived: int = 0
     skipped: int = 0  # already archived
     missed: int = 0  # the original had left Redis first
+    unchanged: int = 0  # near-duplicates, stored without a full size on purpose
     malformed: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -100,8 +101,9 @@ class Archiver:
                 self._write_status(force=True)
             except TRANSIENT as exc:
                 logger.info("Could not write the final status (%s)", exc)
-            logger.info("Archiver stopped: %d archived, %d already archived, %d missed since start",
-                        self.counters.archived, self.counters.skipped, self.counters.missed)
+            logger.info("Archiver stopped: %d archived, %d already archived, %d near-duplicates (nothing to "
+                        "archive), %d missed since start", self.counters.archived, self.counters.skipped,
+                        self.counters.unchanged, self.counters.missed)
 
     def step(self, stop: threading.Event) -> None:
         """Do one round: the index walk when due, one batch from the stream, retention, status."""
@@ -218,6 +220,12 @@ class Archiver:
             logger.warning("%s is not a valid image hash (%s); skipped", key, exc)
             self.counters.malformed += 1
             return "malformed"
+        if not record.image_data and record.unchanged_since is not None:
+            # A near-duplicate, stored without its full size on purpose: its original is the
+            # picture it is the same as (`same_as`), archived on its own.
+            logger.debug("%s is a near-duplicate stored as history only; nothing to archive", key)
+            self.counters.unchanged += 1
+            return "unchanged"
         if not record.image_data:
             logger.warning("%s has only its thumbnail left: the full size expired before it was archived",
                            key)

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from pi.contract import CAMERA_NAME_RE, CheckedStreamEntry
+from pi.contract import CAMERA_NAME_RE, TRIGGERS, CheckedStreamEntry
 
 _TIME_RANGE_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h)?$")
@@ -177,6 +177,10 @@ def parse_rule(text: str) -> Rule:
             values["cameras"] = _names(key, value)
         elif key == "trigger":
             values["triggers"] = _names(key, value)
+            unknown = sorted(set(values["triggers"]) - set(TRIGGERS))
+            if unknown:
+                raise ValueError(f"trigger={unknown[0]!r} is not a trigger the cameras use; use "
+                                 f"{', '.join(TRIGGERS)} (comma-separated)")
         elif key in ("lux_min", "lux_max"):
             values[key] = _number(key, value)
         elif key in ("hours", "quiet"):
