@@ -45,6 +45,10 @@ class JobState(ma.Schema):
     skipped_unreadable = fields.Integer()
     skipped_dark = fields.Integer()
     movie_bytes = fields.Integer()
+    archive_frames = fields.Integer(metadata={
+        "description": "Frames read from the archive of originals (full size gone from Redis)."})
+    movie_archived = fields.Boolean(metadata={
+        "description": "The movie is stored in the archive of originals, not in Redis."})
     created_at = fields.Float()
     updated_at = fields.Float()
     finished_at = fields.Float()
