@@ -316,3 +316,35 @@ def test_the_archive_answers_match_the_api_document(r, archive_app, archived_pic
     call(f"/api/images/{image_id}")
     call(f"/api/images/{image_id}/image")
     assert {c for *_, c in check.codes} >= {200, 206, 304, 410, 416}
+
+
+def test_the_timelapse_command_reads_archived_frames_with_archive_url(
+        r, redis_url, file_backend, tmp_path, monkeypatch, capsys):
+    from server.timelapse.cli import main
+
+    ids = [store_image(r, camera="garden", timestamp=T0 + i * 10) for i in range(4)]
+    archive_pictures(r, redis_url, file_backend, *ids)
+    for image_id in ids[:3]:
+        drop_full_size(r, image_id)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    argv = ["--since", str(T0 - 1), "--until", str(T0 + 60), "--camera", "garden", "--fps", "5",
+            "--size", "320x180", "-q"]
+    monkeypatch.setenv("ARCHIVE_URL", file_backend.url)
+    assert main([*argv, "-o", str(tmp_path / "with.mp4")]) == 0
+    out = capsys.readouterr().out
+    assert ": 4 frames" in out and "3 frames read from the archive" in out
+    monkeypatch.setenv("ARCHIVE_URL", "ftp://nas/x")
+    assert main([*argv, "-o", str(tmp_path / "bad.mp4")]) == 2
+    assert capsys.readouterr().err.startswith("error: ARCHIVE_URL='ftp://nas/x' has an unknown scheme")
+
+
+def test_the_archivers_retention_never_deletes_time_lapse_movies(r, redis_url, file_backend):
+    from dataclasses import replace
+
+    from server.archive.retention import enforce_retention
+    from server.archive.settings import Limits
+
+    file_backend.put("timelapse.movies/0123456789abcdef.mp4", b"\0" * 4096, "video/mp4")
+    settings = replace(settings_for(file_backend, redis_url), limits=Limits(max_age_days=1, max_bytes=1))
+    enforce_retention(file_backend, r, settings, now=time.time() + 365 * 86400)
+    assert file_backend.head("timelapse.movies/0123456789abcdef.mp4") is not None
