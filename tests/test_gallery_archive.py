@@ -157,7 +157,7 @@ def test_an_original_gone_from_the_archive_is_a_410_naming_it_and_the_thumbnail_
 
 
 def test_an_unreachable_archive_is_a_503_naming_the_archive_and_the_fix(
-        r, redis_url, tmp_path, s3_backend):
+        r, redis_url, tmp_path, s3_backend, caplog):
     image_id = store_image(r, camera="garden")
     archive_pictures(r, redis_url, s3_backend, image_id)
     drop_full_size(r, image_id)
@@ -172,6 +172,9 @@ def test_an_unreachable_archive_is_a_503_naming_the_archive_and_the_fix(
     assert s3_backend.url in error["message"] and "Fix:" in error["message"]
     assert dead in error["message"]
     assert down.headers["Retry-After"]
+    assert client.get(f"/api/images/{image_id}/image?download=1").status_code == 503
+    warnings = [rec for rec in caplog.records if "can't read the archive" in rec.getMessage()]
+    assert len(warnings) == 1  # one warning per outage, not one per request
     detail = client.get(f"/api/images/{image_id}").get_json()
     assert detail["from_archive"] is True and "can't be read right now" in detail["archive_note"]
     # /healthz stays 200 (pictures are stored and shown), reports the archive and says why.

@@ -56,6 +56,10 @@ logger = logging.getLogger(__name__)
 
 #: A read error the gallery met in the archive shows in /healthz for this many seconds.
 ERROR_MEMORY = 300.0
+#: After a read error, the detail view does not wait for the archive again for this long.
+QUIET_AFTER_ERROR = 10.0
+#: One warning in the log per outage: again only after this long without errors.
+LOG_AGAIN_AFTER = 60.0
 
 
 class ArchiveReader:
@@ -80,7 +84,16 @@ class ArchiveReader:
             return self._backend
 
     def failed(self, message: str) -> None:
-        self.last_error, self.last_error_at = message, time.time()
+        """Remember a read error; log it unless this outage was logged already."""
+        now = time.time()
+        if self.last_error_at is None or now - self.last_error_at > LOG_AGAIN_AFTER:
+            logger.warning("The gallery can't read the archive %s: %s. Archived originals answer "
+                           "503 until it is back.", self.url, message)
+        self.last_error, self.last_error_at = message, now
+
+    def just_failed(self) -> bool:
+        """Tell whether a read failed in the last QUIET_AFTER_ERROR seconds."""
+        return self.last_error_at is not None and time.time() - self.last_error_at < QUIET_AFTER_ERROR
 
     def recent_error(self) -> str | None:
         """Return the last read error if it is recent, else None."""
@@ -176,7 +189,6 @@ def serve_original(image_id: str, download: bool) -> Response | None:
     except ObjectMissing:
         raise original_gone(image_id, location) from None
     except ArchiveError as exc:
-        logger.warning("Can't read the archived original of %s: %s", image_id, exc)
         arch.failed(str(exc))
         raise archive_unavailable(arch.url, str(exc)) from None
     if isinstance(obj, Response):
@@ -248,19 +260,24 @@ def detail_fields(image_id: str, fields: Mapping[str, str], has_image: bool) -> 
     location = fields.get(F_ARCHIVED)
     if has_image or arch is None or not location:
         return out
+    problem = None
     try:
         backend = arch.backend()
         key = archive_key(backend, location)
         if key is None:
             return out
         out["from_archive"] = True
-        if backend.head(key) is None:
+        if arch.just_failed():  # don't make the page wait for an archive that just failed
+            problem = arch.last_error
+        elif backend.head(key) is None:
             out["archive_note"] = ("The original is gone: the archive no longer has it (deleted by "
                                    "its retention or by hand). Only the thumbnail is left.")
     except ArchiveError as exc:
         arch.failed(str(exc))
+        problem = str(exc)
+    if problem is not None:
         out["archive_note"] = (f"The original is in the archive, which can't be read right now "
-                               f"({exc}). The thumbnail is shown meanwhile.")
+                               f"({problem}). The thumbnail is shown meanwhile.")
     return out
 
 
