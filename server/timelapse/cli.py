@@ -226,9 +226,11 @@ def _summary(output: Path, result: TimelapseResult, options: TimelapseOptions) -
         skipped.append(f"{result.skipped_unreadable} unreadable")
     if skipped:
         text += " (skipped: " + ", ".join(skipped) + ")"
-    if result.archive_frames:
-        text += f"; {result.archive_frames} frames read from the archive"
-    return text + "."
+    return text + _from_archive(result) + "."
+
+
+def _from_archive(result: TimelapseResult) -> str:
+    return f"; {result.archive_frames} frames read from the archive" if result.archive_frames else ""
 
 
 def _entry_point() -> None:

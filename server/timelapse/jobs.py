@@ -87,10 +87,13 @@ return 1
 """
 
 _INT_FIELDS = ("done", "total", "frames", "skipped_expired", "skipped_unreadable",
-               "skipped_dark", "movie_bytes", "archive_frames")
+               "skipped_dark", "movie_bytes")
+_FLOAT_FIELDS = ("created_at", "updated_at", "finished_at", "eta_seconds", "duration_seconds")
+
+# --- The archive of originals (issue 10): frames read from it, movies stored in it ---------
+_INT_FIELDS += ("archive_frames",)
 #: The job hash's field naming where its movie is in the archive (as a picture's `archived`).
 F_MOVIE_ARCHIVED = contract.F_ARCHIVED
-_FLOAT_FIELDS = ("created_at", "updated_at", "finished_at", "eta_seconds", "duration_seconds")
 
 
 class JobBusy(RuntimeError):
@@ -302,8 +305,8 @@ class TimelapseJobs:
                                     progress=progress, cancel=cancel, archive=self.archive)
             counts = {"frames": result.frames, "skipped_expired": result.skipped_expired,
                       "skipped_unreadable": result.skipped_unreadable,
-                      "archive_frames": result.archive_frames,
                       "duration_seconds": f"{result.duration:.3f}"}
+            counts["archive_frames"] = result.archive_frames
             if not self._write(key, {"status": "saving", "eta_seconds": "0", **counts},
                                HEARTBEAT_TTL):
                 raise TimelapseCancelled()
