@@ -217,6 +217,7 @@ def archive_from_env() -> Backend | None:
 def _summary(output: Path, result: TimelapseResult, options: TimelapseOptions) -> str:
     text = (f"Wrote {output}: {result.frames} frames, {result.duration:.1f} s at {result.fps} fps, "
             f"{result.width}x{result.height}")
+    text += _from_archive(result)
     skipped = []
     if result.skipped_dark:
         skipped.append(f"{result.skipped_dark} darker than {options.min_lux:g} lux")
@@ -226,7 +227,7 @@ def _summary(output: Path, result: TimelapseResult, options: TimelapseOptions) -
         skipped.append(f"{result.skipped_unreadable} unreadable")
     if skipped:
         text += " (skipped: " + ", ".join(skipped) + ")"
-    return text + _from_archive(result) + "."
+    return text + "."
 
 
 def _from_archive(result: TimelapseResult) -> str:

@@ -91,7 +91,7 @@ _INT_FIELDS = ("done", "total", "frames", "skipped_expired", "skipped_unreadable
 _FLOAT_FIELDS = ("created_at", "updated_at", "finished_at", "eta_seconds", "duration_seconds")
 
 # --- The archive of originals (issue 10): frames read from it, movies stored in it ---------
-_INT_FIELDS += ("archive_frames",)
+_ARCHIVE_INT_FIELDS = ("archive_frames",)
 #: The job hash's field naming where its movie is in the archive (as a picture's `archived`).
 F_MOVIE_ARCHIVED = contract.F_ARCHIVED
 
@@ -210,7 +210,7 @@ class TimelapseJobs:
             return None
         fields = {k.decode(): v.decode() for k, v in raw.items()}
         out: dict[str, Any] = {"job_id": job_id, "status": fields.get("status", "running")}
-        for name in _INT_FIELDS:
+        for name in _INT_FIELDS + _ARCHIVE_INT_FIELDS:
             if name in fields:
                 out[name] = int(fields[name])
         for name in _FLOAT_FIELDS:
