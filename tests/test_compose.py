@@ -146,3 +146,22 @@ def test_archive_profile_adds_minio_and_an_archiver_pointing_at_it(compose):
     dockerfile = (ROOT / archiver["build"]["dockerfile"]).read_text()
     assert "'.[archive]'" in dockerfile
     assert 'CMD ["python", "-m", "server.archive", "run"]' in dockerfile
+
+
+def test_the_gallery_serves_archived_originals_from_the_archivers_minio_when_asked(compose):
+    from server.core.settings import finalize, from_env
+
+    gallery, archiver = compose["services"]["gallery"], compose["services"]["archiver"]
+    dotenv = {"REDIS_PASSWORD": "pw", "GALLERY_PASSWORD": "g"}
+    # By default the gallery has no archive: `docker compose up -d` (no MinIO) is unchanged.
+    env = {name: interpolate(value, dotenv) for name, value in env_of(gallery).items()}
+    assert finalize(from_env(env))[1].archive is None
+    # With GALLERY_ARCHIVE_URL in .env it reads the archiver's bucket at the archiver's MinIO.
+    dotenv["GALLERY_ARCHIVE_URL"] = "s3://camera-archive/originals"
+    env = {name: interpolate(value, dotenv) for name, value in env_of(gallery).items()}
+    archive = finalize(from_env(env))[1].archive
+    theirs = {name: interpolate(value, dotenv) for name, value in env_of(archiver).items()}
+    assert archive.archive_url == theirs["ARCHIVE_URL"]
+    assert archive.s3_endpoint == theirs["ARCHIVE_S3_ENDPOINT"]
+    assert env["AWS_ACCESS_KEY_ID"] == theirs["AWS_ACCESS_KEY_ID"]
+    assert "'.[server,archive]'" in (ROOT / gallery["build"]["dockerfile"]).read_text()

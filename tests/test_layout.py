@@ -13,9 +13,12 @@ SERVER = Path(__file__).resolve().parent.parent / "server"
 #: beside or above it, so there are no circles.
 ALLOWED = {
     "search": set(),
-    "core": {"search"},
-    "gallery": {"core", "search"},
-    "timelapse": {"core", "search"},
+    # The archive of originals is Flask-free and below the web wings: the gallery reads its
+    # settings and serves originals from it, the time-lapse reads frames and stores movies.
+    "archive": {"worker"},
+    "core": {"search", "archive"},
+    "gallery": {"core", "search", "archive"},
+    "timelapse": {"core", "search", "archive"},
     "live": {"core", "search"},
     "tooling": set(),
     "worker": set(),

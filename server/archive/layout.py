@@ -28,10 +28,18 @@ from pi import contract
 ORIGINAL_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 SIDECAR_EXT = "json"
 UNNAMED_CAMERA = "_unnamed"
+#: The gallery's finished time-lapse movies, `<folder>/<job id>.mp4`: the dot keeps the folder
+#: from ever being a camera's (camera names are letters, digits, '_' and '-').
+MOVIES_FOLDER = "timelapse.movies"
 SIDECAR_FORMAT = "redis-pi-camera archive sidecar"
 SIDECAR_VERSION = 1
 _OUR_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}:\d+-(?P<nonce>[A-Za-z0-9]{1,16})$")
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def movie_key(job_id: str) -> str:
+    """Return the archive key of a time-lapse job's movie."""
+    return f"{MOVIES_FOLDER}/{job_id}.mp4"
 
 
 def camera_folder(camera: str | None) -> str:

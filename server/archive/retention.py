@@ -105,5 +105,6 @@ def enforce_camera(backend: Backend, client: redis.Redis | None, camera: str, li
 def enforce_retention(backend: Backend, client: redis.Redis | None, settings: ArchiveSettings, now: float,
                       stop: threading.Event | None = None) -> int:
     """Apply every camera's limits; return how many pictures were deleted."""
+    # Only camera folders: the gallery's time-lapse movies (layout.MOVIES_FOLDER) are its own.
     return sum(enforce_camera(backend, client, camera, settings.limits_for(camera), now, stop)
-               for camera in backend.cameras())
+               for camera in backend.cameras() if contract.CAMERA_NAME_RE.match(camera))

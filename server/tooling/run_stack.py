@@ -166,9 +166,11 @@ def children_for(url: str, cameras: list[tuple[str, float]], expiry: str,
         })
         for name, interval in cameras
     ]
-    children.append(Child("gallery", [python, "-m", "server", "serve"], {"REDIS_URL": url}))
-    # The archive of originals (README, "Archive"): a folder beside the Redis data by default.
+    # The archive of originals (README, "Archive"): a folder beside the Redis data by default;
+    # the gallery serves originals whose full size left Redis from it.
     archive_url = os.environ.get("ARCHIVE_URL") or (spool_root.parent / "archive").resolve().as_uri()
+    children.append(Child("gallery", [python, "-m", "server", "serve"],
+                          {"REDIS_URL": url, "ARCHIVE_URL": archive_url}))
     children.append(Child("archiver", [python, "-m", "server.archive", "run"],
                           {"REDIS_URL": url, "ARCHIVE_URL": archive_url,
                            "ARCHIVE_MAX_GB_PER_CAMERA": os.environ.get("ARCHIVE_MAX_GB_PER_CAMERA", "2")}))
