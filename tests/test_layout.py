@@ -20,7 +20,7 @@ ALLOWED = {
     "gallery": {"core", "search", "archive"},
     "timelapse": {"core", "search", "archive"},
     "live": {"core", "search"},
-    "tooling": set(),
+    "tooling": {"core"},  # run_stack checks the gallery's settings before it starts anything
     "worker": set(),
 }
 #: Other packages are Flask-free worker processes (`python -m server.<worker>`): they may use

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +41,7 @@ from dotenv import load_dotenv
 
 from pi.contract import CAMERA_NAME_RE, SearchModuleMissing, ensure_index
 from pi.redis_connection import connect, redact_url
+from server.core import settings as gallery_settings
 from server.tooling import embedded_redis
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
@@ -144,9 +146,31 @@ class StackSettings:
         port = os.environ.get("GALLERY_PORT", "5000").strip()
         if not port.isdigit() or not 1 <= int(port) <= 65535:
             raise SettingsProblem(f"GALLERY_PORT={port!r} is not a TCP port; use 1 to 65535, e.g. 5000.")
+        # The gallery's own settings, checked before anything starts (not minutes later, in its log).
+        try:
+            gallery_settings.finalize(gallery_settings.from_env(
+                {**os.environ, "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"}))
+        except gallery_settings.SettingsError as exc:
+            raise SettingsProblem(str(exc)) from None
+        host = os.environ.get("GALLERY_HOST") or "127.0.0.1"
+        if not port_is_free(host, int(port)):
+            raise SettingsProblem(f"GALLERY_PORT={port} is already in use on {host} (another gallery or "
+                                  f"make run?). Fix: stop it, or pick a free port, e.g. GALLERY_PORT="
+                                  f"{int(port) + 1}.")
         # Each stack's pictures wait in a spool beside its own data, never another stack's.
         spool_root = Path(os.environ.get("REDIS_DATA_DIR") or ROOT / "redisdata") / "spool"
         return cls(cameras, expiry, int(port), os.environ.get("REDIS_URL") or None, spool_root)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Tell whether a server could listen on host:port now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 class SettingsProblem(SetupError):
