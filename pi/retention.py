@@ -26,6 +26,8 @@ from pi import contract
 
 #: Pictures of the last WINDOW seconds give a camera's current rate and sizes.
 WINDOW = 3600.0
+#: The shortest time a rate is measured over, so a burst of a few pictures is not extrapolated.
+MIN_SPAN = 60.0
 #: How many recent pictures per camera are sampled with MEMORY USAGE.
 SAMPLES = 5
 
@@ -268,8 +270,11 @@ def read_forecast(client: redis.Redis, now: float | None = None, window: float =
     usages = []
     for camera, stats in sorted(everything.items()):
         n = stats.get("n", 0)
-        span = stats.get("last", 0) - stats.get("first", 0)
-        per_min = (n - 1) / span * 60 if n >= 2 and span > 0 else 0.0
+        # Pictures per minute since the camera's first picture in the window, up to now (at
+        # least a minute): a camera that took two pictures a few seconds apart and then
+        # stopped is not extrapolated to a busy one.
+        span = max(MIN_SPAN, now - stats.get("first", now))
+        per_min = (n - 1) / span * 60 if n >= 2 else 0.0
         full_n = whole.get(camera, {}).get("n", 0)
         history, image_expiry, history_expiry = _history_bytes(client, camera, index_per_doc)
         usages.append(CameraUsage(camera, per_min, whole.get(camera, {}).get("size", 0.0), history,

@@ -103,3 +103,13 @@ def test_the_forecast_command_prints_each_camera_and_the_budgets(r, redis_url, c
     out = capsys.readouterr().out
     assert "porch: full size" in out and "MB/min" in out
     assert "'default': '50000000'" in out and "'min_age': '3600'" in out
+
+
+def test_a_short_burst_is_not_extrapolated_to_a_busy_camera(r):
+    contract.ensure_index(r)
+    now = time.time()
+    for ts in (now - 604, now - 600):  # two pictures 4 s apart, ten minutes ago, then nothing
+        save_image(r, ImageRecord(timestamp=ts, image_data=b"\xff\xd8" + b"x" * 99_998, camera="once"),
+                   3600, image_id("once", ts))
+    (cam,) = read_forecast(r).cameras
+    assert cam.pictures_per_min == pytest.approx(0.1, rel=0.02)  # not 15 a minute
