@@ -161,7 +161,7 @@ class CaptureDaemon:
             self.preview.start()
         self._log_retention()
         every = f" every {s.interval:g} s" if s.interval else ""
-        logger.info("Camera %s (%s): triggers %s%s, expiry %g s, Redis %s, spool %s (%d waiting, "
+        logger.info("Camera %s (%s): triggers %s%s, expiry %.0f s, Redis %s, spool %s (%d waiting, "
                     "max %g MB), previews %s", s.camera_name, self.camera.describe(),
                     ",".join(s.triggers), every, s.expiry, self.where, self.spool.directory,
                     len(self.spool), s.spool_max_mb,
@@ -171,12 +171,12 @@ class CaptureDaemon:
         """Say at start how pictures will be kept (issue 9)."""
         s = self.settings
         if s.tiered:
-            logger.info("Two tiers: full size for IMAGE_EXPIRY=%g s, thumbnail (%s) and metadata for "
-                        "HISTORY_EXPIRY=%g s; near-duplicates %s", s.expiry, s.thumbnail_format,
+            logger.info("Two tiers: full size for IMAGE_EXPIRY=%.0f s, thumbnail (%s) and metadata for "
+                        "HISTORY_EXPIRY=%.0f s; near-duplicates %s", s.expiry, s.thumbnail_format,
                         s.history_expiry, f"stored as history only under {s.near_duplicate_threshold:g}"
                         if self.near_duplicates else "kept whole")
         elif s.history_expiry is not None:
-            logger.info("HISTORY_EXPIRY=%g s is not longer than IMAGE_EXPIRY=%g s: each picture has one "
+            logger.info("HISTORY_EXPIRY=%.0f s is not longer than IMAGE_EXPIRY=%.0f s: each picture has one "
                         "expiry, as without tiers", s.history_expiry, s.expiry)
 
     def shutdown(self) -> None:

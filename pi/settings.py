@@ -398,7 +398,7 @@ OPTIONS: tuple[Option, ...] = (
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser; every setting has a flag, described by --help."""
     parser = argparse.ArgumentParser(
-        prog="capture.py",
+        prog="pi-capture",
         description="Take pictures with a Raspberry Pi camera (or a simulated one) and store "
                     "them in Redis, with thumbnails and metadata, spooling to disk while Redis "
                     "is unreachable.",

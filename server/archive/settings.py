@@ -137,7 +137,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ArchiveSettings:
     url = get("ARCHIVE_URL")
     if not url:
         raise SettingsError("ARCHIVE_URL is not set: set it to file:///absolute/folder or "
-                            "s3://bucket/prefix (see the README, \"Archive\").")
+                            "s3://bucket/prefix (make run uses file://<REDIS_DATA_DIR>/archive, e.g. "
+                            "ARCHIVE_URL=file://$PWD/redisdata/archive; see the README, "
+                            "\"Archive of originals\").")
     where: dict[str, Any] = dict(parse_archive_url(url))
     endpoint = get("ARCHIVE_S3_ENDPOINT") or None
     if endpoint:
