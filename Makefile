@@ -6,16 +6,17 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	@.venv/bin/python scripts/run_stack.py
+	@.venv/bin/python -m server.tooling.run_stack
 
 test: setup
 	@bash scripts/test.sh
 
 lint: setup
 	@.venv/bin/ruff check pi server tests bench scripts
+	@.venv/bin/mypy
 
 bench: setup
-	@for b in bench/bench_*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
+	@for b in bench/bench_*.py; do echo "== $$b"; .venv/bin/python -m bench.$$(basename $$b .py) || exit 1; done
 
 clean-venv:
 	rm -rf .venv

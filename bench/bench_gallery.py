@@ -10,7 +10,7 @@ each as a ratio against a baseline measured in the same run:
 3. The bytes a browser downloads for the first screen of the grid with 4608x2592 photos,
    against the same photos served full-size as the reference does (target: 20x fewer).
 
-Run: .venv/bin/python bench/bench_gallery.py   (about a minute)
+Run: .venv/bin/python -m bench.bench_gallery   (about a minute)
 """
 
 from __future__ import annotations
@@ -21,17 +21,14 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pi.contract import INDEX_NAME, ImageRecord, image_id, image_key  # noqa: E402
-from pi.redis_connection import connect  # noqa: E402
-from server import create_app  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from pi.contract import INDEX_NAME, ImageRecord, image_id, image_key
+from pi.redis_connection import connect
+from server import create_app
+from server.tooling.embedded_redis import EmbeddedRedis, free_port
 
 SIZES = (1_000, 10_000, 100_000)
 RUNS = 200

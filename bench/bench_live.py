@@ -11,7 +11,7 @@
    previews at 2 fps) with previews off, with 0 viewers and with 1 viewer.
 
 It starts its own embedded Redis on a free port. Run with
-`.venv/bin/python bench/bench_live.py` (about a minute and a half on two cores).
+`.venv/bin/python -m bench.bench_live` (about a minute and a half on two cores).
 """
 
 from __future__ import annotations
@@ -26,19 +26,17 @@ import threading
 import time
 from pathlib import Path
 
+import redis
+
+from pi.cameras.simulated import SimulatedCamera as SceneCamera
+from pi.contract import CameraStatus, camera_key, preview_channel, save_heartbeat
+from pi.redis_connection import connect
+from server import create_app, live
+from server.tooling.embedded_redis import EmbeddedRedis, free_port
+from tests.browser import ServerThread
+from tests.live_support import MjpegClient, read_stamp, stamp
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import redis  # noqa: E402
-
-from pi.cameras.simulated import SimulatedCamera as SceneCamera  # noqa: E402
-from pi.contract import CameraStatus, camera_key, preview_channel, save_heartbeat  # noqa: E402
-from pi.redis_connection import connect  # noqa: E402
-from server import create_app, live  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from tests.browser import ServerThread  # noqa: E402
-from tests.live_support import MjpegClient, read_stamp, stamp  # noqa: E402
-
 CAMERA = "benchcam"
 NOON = time.mktime((2026, 6, 21, 12, 0, 0, 0, 0, -1))  # a bright, detailed scene
 

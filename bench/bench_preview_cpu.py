@@ -12,7 +12,7 @@ same window each time, after start-up:
 By default the daemon takes a 4608x2592 picture every 5 s, as `make run` does, so the
 figures are those of a working daemon; `--interval 3600` leaves pictures out of the
 window and shows the previews' own cost (unwatched: only the PUBSUB NUMSUB checks).
-It prints its figures and exits 0. Run: `.venv/bin/python bench/bench_preview_cpu.py`
+It prints its figures and exits 0. Run: `.venv/bin/python -m bench.bench_preview_cpu`
 (about 90 s).
 """
 
@@ -27,12 +27,10 @@ import threading
 import time
 from pathlib import Path
 
+from pi.contract import camera_key, preview_channel
+from server.tooling.embedded_redis import EmbeddedRedis, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from pi.contract import camera_key, preview_channel  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-
 CAMERA = "cpubench"
 TICKS = os.sysconf("SC_CLK_TCK")
 

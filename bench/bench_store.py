@@ -11,7 +11,7 @@ the ratio of the medians is printed too):
    full decode and resize to the same box. Target <= 0.35.
 
 It starts its own embedded Redis on a free port, prints its figures and exits 0 (it
-reports; it doesn't fail CI). Run: `.venv/bin/python bench/bench_store.py [-n 12]`.
+reports; it doesn't fail CI). Run: `.venv/bin/python -m bench.bench_store [-n 12]`.
 """
 
 from __future__ import annotations
@@ -23,18 +23,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from pi.cameras.simulated import SimulatedCamera
+from pi.contract import image_id
+from pi.metadata import record_from_capture
+from pi.redis_connection import connect
+from pi.spool import Spool
+from pi.store import ImageStore
+from pi.thumbnails import full_decode_thumbnail, make_thumbnail
+from server.tooling.embedded_redis import EmbeddedRedis, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from pi.cameras.simulated import SimulatedCamera  # noqa: E402
-from pi.contract import image_id  # noqa: E402
-from pi.metadata import record_from_capture  # noqa: E402
-from pi.redis_connection import connect  # noqa: E402
-from pi.spool import Spool  # noqa: E402
-from pi.store import ImageStore  # noqa: E402
-from pi.thumbnails import full_decode_thumbnail, make_thumbnail  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-
 NOON = time.mktime((2026, 6, 21, 12, 0, 0, 0, 0, -1))  # a bright, detailed scene
 STORE_TARGET = 1.2
 THUMB_TARGET = 0.35

@@ -6,7 +6,7 @@ with the length of the movie (target: ratio < 1.5). A child that only imports an
 connects gives the baseline, and a short decode comparison shows what `draft()` saves.
 
 It starts its own embedded Redis on a free port and removes it at the end. Run with
-`.venv/bin/python bench/bench_timelapse.py` (about a minute or two on two cores).
+`.venv/bin/python -m bench.bench_timelapse` (about a minute or two on two cores).
 """
 
 from __future__ import annotations
@@ -21,17 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
+from pi.contract import ImageRecord, ensure_index, image_id, save_image
+from pi.redis_connection import connect
+from server.timelapse.engine import TimelapseOptions, make_timelapse, render_frame
+from server.tooling.embedded_redis import EmbeddedRedis, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from pi.contract import ImageRecord, ensure_index, image_id, save_image  # noqa: E402
-from pi.redis_connection import connect  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from server.timelapse import TimelapseOptions, make_timelapse, render_frame  # noqa: E402
-
 INPUT = (4608, 2592)
 OUTPUT = (1280, 720)
 T0 = 1_750_000_000.0

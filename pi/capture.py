@@ -1,4 +1,4 @@
-"""Capture daemon entry point: `python3 capture.py` inside pi/, or `python -m pi.capture`.
+"""Capture daemon entry point: `pi-capture` (or `python -m pi.capture`, or `capture.py`).
 
 Reads the settings (flags, environment, .env), opens the camera, and runs the capture
 loop until SIGTERM or Ctrl-C, which finish the store in flight, close the camera and
@@ -8,35 +8,29 @@ the program with one clear paragraph on stderr, never a traceback.
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import sys
-from pathlib import Path
+import threading
+import time
+from collections.abc import Sequence
 
-if __package__ in (None, ""):  # run as a script: import the `pi` package from the repo root
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
-import importlib.util  # noqa: E402
-
-_MISSING = [name for module, name in (("redis", "redis"), ("dotenv", "python-dotenv"),
-                                      ("PIL", "pillow"), ("numpy", "numpy"))
-            if importlib.util.find_spec(module) is None]
-if _MISSING:
-    sys.exit(f"error: this Python ({sys.executable}) lacks {', '.join(_MISSING)}. Fix: run the "
-             "daemon with the project's venv (../.venv/bin/python capture.py), or install what "
-             "the Pi needs from the repository root: pip install -e '.[pi]' (see pi/README.md).")
-
-import logging  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import threading  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-
-from pi.cameras import CameraError, make_camera  # noqa: E402
-from pi.contract import SearchModuleMissing  # noqa: E402
-from pi.daemon import CaptureDaemon, DaemonStartError  # noqa: E402
-from pi.redis_connection import connect, redact_url  # noqa: E402
-from pi.settings import Settings, SettingsError, load_settings  # noqa: E402
-from pi.spool import Spool  # noqa: E402
-from pi.store import RedisCredentialsRefused  # noqa: E402
+try:
+    from pi.cameras import CameraError, CameraUnsupported, make_camera
+    from pi.contract import SearchModuleMissing
+    from pi.daemon import CaptureDaemon, DaemonStartError
+    from pi.redis_connection import connect, redact_url
+    from pi.settings import Settings, SettingsError, load_settings
+    from pi.spool import Spool
+    from pi.store import RedisCredentialsRefused
+except ModuleNotFoundError as missing:  # a Python without the project installed
+    _PACKAGES = {"redis": "redis", "dotenv": "python-dotenv", "PIL": "pillow", "numpy": "numpy",
+                 "pi": "the pi package itself"}
+    _NAME = _PACKAGES.get((missing.name or "").split(".")[0], missing.name)
+    sys.exit(f"error: this Python ({sys.executable}) lacks {_NAME}. Fix: run the daemon with the "
+             "project's venv (.venv/bin/pi-capture), or install what the Pi needs from the "
+             "repository root: pip install -e '.[pi]' (see pi/README.md).")
 
 logger = logging.getLogger("pi.capture")
 
@@ -45,6 +39,10 @@ EXIT_OK, EXIT_FAILED, EXIT_SETTINGS = 0, 1, 2
 #: Seconds a store may take on the wire (a 4608x2592 JPEG is a few MB: well under a second on
 #: a LAN). A hung Redis costs one capture this long; then pictures go straight to the spool.
 SOCKET_TIMEOUT = 5.0
+#: After SIGTERM the loop gets this long to finish (an autofocus cycle or capture in progress is
+#: cut short at once; a camera stuck in the kernel may not let go). It is inside the unit's
+#: TimeoutStopSec=10, so systemd never has to SIGKILL: closing the camera after it is bounded too.
+STOP_DEADLINE = 8.0
 
 
 def configure_logging(level: str) -> None:
@@ -69,10 +67,12 @@ def run_until_signalled(daemon: CaptureDaemon) -> None:
             errors.append(exc)
 
     signals_seen = 0
+    stop_asked: list[float] = []
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal signals_seen
         signals_seen += 1
+        stop_asked.append(time.monotonic())
         if signals_seen > 1:
             os._exit(EXIT_FAILED)
         logger.info("%s received: finishing the picture in progress and stopping",
@@ -85,6 +85,11 @@ def run_until_signalled(daemon: CaptureDaemon) -> None:
     try:
         while worker.is_alive():
             worker.join(0.5)
+            if stop_asked and worker.is_alive() and time.monotonic() - stop_asked[0] > STOP_DEADLINE:
+                logger.error("The capture loop did not stop within %g s (the camera is stuck?); "
+                             "exiting anyway", STOP_DEADLINE)
+                logging.shutdown()
+                os._exit(EXIT_FAILED)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -118,6 +123,9 @@ def run(settings: Settings) -> int:
                       f"{spool.directory}; it will be stored when the daemon runs and Redis "
                       "answers. Fix: start Redis or correct REDIS_URL.", file=sys.stderr)
             return EXIT_FAILED
+    except CameraUnsupported as exc:  # restarting won't help: exit 2, which the unit doesn't restart
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
     except (CameraError, SearchModuleMissing, RedisCredentialsRefused, DaemonStartError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -146,6 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unexpected {type(exc).__name__}: {exc}. Run with LOG_LEVEL=DEBUG for "
               "details, and please report it.", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _entry_point() -> None:
+    """The `pi-capture` console script."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

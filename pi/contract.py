@@ -320,16 +320,59 @@ def save_image(client: redis.Redis, record: ImageRecord, ttl: float, image_id_: 
     return key
 
 
+@dataclass(frozen=True)
+class StreamEntry:
+    """One entry of the `images:new` stream: which image was stored, and its key metadata.
+
+    `to_fields()` is what the daemon writes; `from_fields()` reads an entry back, tolerant of
+    entries another writer made by hand (missing or unreadable values become None; an entry
+    without an image id gives None).
+    """
+
+    image_id: str
+    timestamp: float | None = None
+    camera: str | None = None
+    trigger: str | None = None
+    lux: float | None = None
+
+    def to_fields(self) -> dict[str, str]:
+        """Return the entry's stream fields."""
+        entry = {"id": self.image_id}
+        if self.timestamp is not None:
+            entry[F_TIMESTAMP] = _fmt_float(self.timestamp, 3)
+        if self.camera:
+            entry[F_CAMERA] = self.camera
+        if self.trigger:
+            entry[F_TRIGGER] = self.trigger
+        if self.lux is not None:
+            entry[F_LUX] = _fmt_float(self.lux, 1)
+        return entry
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[Any, Any]) -> StreamEntry | None:
+        """Read an entry (bytes or str keys and values); None when it names no valid image."""
+        text = {(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)):
+                (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+                for k, v in fields.items()}
+        image_id_ = text.get("id", "")
+        if not is_valid_image_id(image_id_):
+            return None
+
+        def number(name: str) -> float | None:
+            try:
+                value = float(text[name])
+            except (KeyError, ValueError):
+                return None
+            return value if math.isfinite(value) else None
+
+        return cls(image_id_, number(F_TIMESTAMP), text.get(F_CAMERA) or None,
+                   text.get(F_TRIGGER) or None, number(F_LUX))
+
+
 def stream_entry(image_id_: str, record: ImageRecord) -> dict[str, str]:
     """Return the fields of the stream entry announcing a stored image."""
-    entry = {"id": image_id_, F_TIMESTAMP: _fmt_float(record.timestamp, 3)}
-    if record.camera:
-        entry[F_CAMERA] = record.camera
-    if record.trigger:
-        entry[F_TRIGGER] = record.trigger
-    if record.lux is not None:
-        entry[F_LUX] = _fmt_float(record.lux, 1)
-    return entry
+    return StreamEntry(image_id_, record.timestamp, record.camera, record.trigger,
+                       record.lux).to_fields()
 
 
 # --- Camera heartbeat ------------------------------------------------------------------

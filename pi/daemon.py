@@ -16,11 +16,13 @@ import statistics
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
 from pi.cameras.base import Camera, CameraError, SharedCamera
+from pi.clock import clock_synchronized
 from pi.contract import CameraStatus, image_id, preview_channel
 from pi.metadata import record_from_capture
 from pi.preview import PreviewPublisher
@@ -32,6 +34,7 @@ from pi.triggers import MotionDetector, MotionTrigger, SensorTrigger
 logger = logging.getLogger(__name__)
 
 _STOP = "__stop__"
+_WAKE = "__wake__"  # the camera went down in a background read: the loop plans the reopen
 #: Most seconds between two heartbeats, whatever the interval.
 HEARTBEAT_EVERY = 10.0
 
@@ -40,12 +43,23 @@ class DaemonStartError(RuntimeError):
     """Something the daemon needs at start is unusable; the message says what and the fix."""
 
 
+class CameraGaveUp(CameraError):
+    """The camera failed CAMERA_MAX_FAILURES times in a row; the process exits so systemd restarts it."""
+
+
+def camera_backoff(failures: int) -> float:
+    """Return the seconds to wait before reopening a camera that failed `failures` times in a row."""
+    return float(min(30, 2 ** failures))
+
+
 class CaptureDaemon:
     """Takes pictures on its triggers and stores them; see the module docstring."""
 
     def __init__(self, settings: Settings, camera: Camera, client: redis.Redis, *,
                  where: str, spool: Spool | None = None, pin_factory: Any = None,
-                 replay_backoff: Any = None) -> None:
+                 replay_backoff: Any = None,
+                 camera_backoff: Callable[[int], float] = camera_backoff,
+                 clock_synced: Callable[[], bool | None] = clock_synchronized) -> None:
         self.settings = settings
         self.camera = camera
         self.shared = SharedCamera(camera)
@@ -68,6 +82,16 @@ class CaptureDaemon:
         self._requests: queue.Queue[str] = queue.Queue(maxsize=16)
         self._window: list[tuple[bool, int, float]] = []
         self._behind_warned = False
+        # The camera's health and the clock (issue 13).
+        self.camera_backoff = camera_backoff
+        self.clock_synced = clock_synced
+        self.camera_failures_in_a_row = 0
+        self.wanted_while_down = 0
+        self.unsynced_pictures = 0
+        self._next_reopen = 0.0
+        self._window_wanted = 0
+        self._clock_was: bool | None = None
+        self.shared.on_background_failure = self._camera_failed
 
     # --- Control ---------------------------------------------------------------------
 
@@ -82,6 +106,7 @@ class CaptureDaemon:
         """Make the loop end after the picture in progress (safe from a signal handler)."""
         self.stop_event.set()
         self.store.wake.set()
+        self.camera.interrupt()  # an autofocus cycle or capture in progress ends now
         try:
             self._requests.put_nowait(_STOP)
         except queue.Full:
@@ -141,9 +166,9 @@ class CaptureDaemon:
             if thread is not None and thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
         self.store.sign_off(self.settings.camera_name)
-        logger.info("Stopped: %d pictures stored, %d spooled (%d waiting in %s)",
+        logger.info("Stopped: %d pictures stored, %d spooled (%d waiting in %s)%s",
                     self.store.stored + self.store.replayed, self.store.spooled, len(self.spool),
-                    self.spool.directory)
+                    self.spool.directory, self._camera_down_note(self.wanted_while_down))
 
     # --- The loop ----------------------------------------------------------------------
 
@@ -165,13 +190,18 @@ class CaptureDaemon:
         next_heartbeat = now
         next_summary = now + s.summary_interval
         while not self.stop_event.is_set():
-            wait = min(next_interval, next_heartbeat, next_summary) - time.monotonic()
+            reopen_at = self._next_reopen if self.shared.down else float("inf")
+            wait = min(next_interval, next_heartbeat, next_summary, reopen_at) - time.monotonic()
             try:
                 trigger: str | None = self._requests.get(timeout=max(0.0, wait))
             except queue.Empty:
                 trigger = None
             if trigger == _STOP or self.stop_event.is_set():
                 break
+            if trigger == _WAKE:
+                trigger = None
+            if self.shared.down and time.monotonic() >= self._next_reopen:
+                self._try_reopen()
             now = time.monotonic()
             if trigger is None and s.interval and now >= next_interval:
                 trigger = "interval"
@@ -196,15 +226,27 @@ class CaptureDaemon:
     def capture_and_store(self, trigger: str) -> StoreResult | None:
         """Take one picture, store (or spool) it, log one line; None if the camera failed."""
         s = self.settings
+        if self.shared.down:
+            self.wanted_while_down += 1
+            self._window_wanted += 1
+            logger.debug("No picture (%s trigger): the camera is down (%s)", trigger,
+                         self.shared.down_reason)
+            return None
         timestamp = time.time()
         try:
             capture = self.shared.capture()
         except CameraError as exc:
+            if self.stop_event.is_set():
+                logger.info("No picture (%s trigger): stopping", trigger)
+                return None
             self.failures += 1
             logger.error("No picture (%s trigger): %s", trigger, exc)
+            self._camera_failed(exc)
             return None
+        self.camera_failures_in_a_row = 0
         new_id = image_id(s.camera_name, timestamp)
-        record = record_from_capture(capture, s.camera_name, trigger, timestamp)
+        record = record_from_capture(capture, s.camera_name, trigger, timestamp,
+                                     clock_synchronized=self._clock_state())
         result = self.store.store(new_id, record)
         self.recent_ids.append(new_id)
         self._window.append((result.stored, len(capture.jpeg), result.millis))
@@ -227,6 +269,8 @@ class CaptureDaemon:
         stored = [ms for ok, _, ms in window if ok]
         median = f"{statistics.median(stored):.0f} ms" if stored else "-"
         previews = f", {self.preview.published} preview frames published" if self.preview else ""
+        previews += self._camera_down_note(self._window_wanted)
+        self._window_wanted = 0
         logger.info("Summary: %d pictures in the last %g s (%d stored, %d spooled, %.1f MB, median "
                     "store %s), %d camera failures; spool holds %d (%.1f MB), %d replayed, %d "
                     "expired, %d dropped, %d lost in all%s", len(window),
@@ -234,6 +278,57 @@ class CaptureDaemon:
                     sum(n for _, n, _ in window) / 1e6, median, self.failures, len(self.spool),
                     self.spool.size_bytes / 1e6, self.store.replayed, self.store.expired,
                     self.spool.dropped, self.store.lost, previews)
+
+    # --- The camera's health and the clock --------------------------------------------------
+
+    def _camera_failed(self, exc: BaseException) -> None:
+        """Count a failed capture or reopen; back off, or give up after CAMERA_MAX_FAILURES."""
+        self.camera_failures_in_a_row += 1
+        failures, most = self.camera_failures_in_a_row, self.settings.camera_max_failures
+        self.shared.mark_down(str(exc))
+        if failures >= most:
+            self._on_fatal(CameraGaveUp(
+                f"The camera failed {failures} times in a row (last: {exc}); exiting so that "
+                "systemd restarts the daemon. If it keeps failing after restarts, reboot the Pi "
+                "(a camera stuck in the kernel is freed only by a reboot), then check the ribbon "
+                "cable and the power supply."))
+            return
+        delay = self.camera_backoff(failures)
+        self._next_reopen = time.monotonic() + delay
+        try:
+            self._requests.put_nowait(_WAKE)
+        except queue.Full:
+            pass  # the loop is busy with requests and will see the camera down anyway
+        logger.warning("Camera failure %d of %d in a row (CAMERA_MAX_FAILURES); reopening it in "
+                       "%.0f s, no pictures until then", failures, most, delay)
+
+    def _try_reopen(self) -> bool:
+        """Close and open the camera (from the capture loop only); return whether it opened."""
+        try:
+            self.shared.reopen()
+        except CameraError as exc:
+            logger.error("The camera could not be reopened: %s", exc)
+            self._camera_failed(exc)
+            return False
+        logger.info("The camera is open again")
+        return True
+
+    def _camera_down_note(self, wanted: int) -> str:
+        return f", {wanted} pictures wanted while the camera was down" if wanted else ""
+
+    def _clock_state(self) -> bool | None:
+        """Return whether the clock is synchronized, logging when that changes."""
+        synced = self.clock_synced()
+        if synced is False:
+            self.unsynced_pictures += 1
+            if self._clock_was is not False:
+                logger.warning("The system clock is not synchronized yet (no network time since "
+                               "boot?): pictures keep the Pi's own time and are marked 'clock: not "
+                               "synchronized' until it is")
+        elif synced and self._clock_was is False:
+            logger.info("The system clock is synchronized now")
+        self._clock_was = synced
+        return synced
 
     # --- One picture -----------------------------------------------------------------------
 

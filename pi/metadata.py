@@ -21,9 +21,12 @@ EXTRA_FIELDS = {
 }
 #: Text metadata stored as is (the directory backend's file name).
 EXTRA_TEXT = {"SourceFile": "source_file"}
+#: Markers on pictures a user should know about (extra hash fields, as text).
+FOCUS_FIELD, FOCUS_NOT_CONFIRMED = "focus", "not confirmed"
+CLOCK_FIELD, CLOCK_NOT_SYNCHRONIZED = "clock", "not synchronized"
 #: Keys the record uses; anything else is printed at debug level only.
 _USED = {"Lux", "ExposureTime", "AnalogueGain", "ColourTemperature", "LensPosition",
-         *EXTRA_FIELDS, *EXTRA_TEXT}
+         "FocusConfirmed", *EXTRA_FIELDS, *EXTRA_TEXT}
 
 
 def _number(value: Any) -> float | None:
@@ -41,10 +44,20 @@ def _int(value: Any) -> int | None:
     return None if number is None else int(round(number))
 
 
-def record_from_capture(capture: Capture, camera: str, trigger: str, timestamp: float) -> ImageRecord:
-    """Return the record to store; each metadata key is read with .get(), as keys vary by camera."""
+def record_from_capture(capture: Capture, camera: str, trigger: str, timestamp: float,
+                        clock_synchronized: bool | None = None) -> ImageRecord:
+    """Return the record to store; each metadata key is read with .get(), as keys vary by camera.
+
+    A picture whose autofocus cycle did not confirm focus (metadata FocusConfirmed False) gets
+    `focus: not confirmed`; one taken before the clock was synchronized (clock_synchronized
+    False) gets `clock: not synchronized`.
+    """
     md = capture.metadata
     extra: dict[str, str] = {}
+    if md.get("FocusConfirmed") is False:
+        extra[FOCUS_FIELD] = FOCUS_NOT_CONFIRMED
+    if clock_synchronized is False:
+        extra[CLOCK_FIELD] = CLOCK_NOT_SYNCHRONIZED
     for key, name in EXTRA_FIELDS.items():
         value = _number(md.get(key))
         if value is not None:

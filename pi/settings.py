@@ -23,6 +23,7 @@ from pi.contract import CAMERA_NAME_RE, DEFAULT_REDIS_URL
 BACKENDS = ("picamera2", "simulated", "directory")
 TRIGGER_NAMES = ("interval", "sensor", "motion")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MAIN_FORMATS = ("YUV420", "BGR888")
 #: Seconds between interval captures when neither IMAGE_CAPTURE_FREQUENCY nor a sensor is set.
 DEFAULT_INTERVAL = 30.0
 #: The camera module 3's full resolution, which the simulated camera uses by default.
@@ -67,6 +68,11 @@ class Settings:
     once: bool = False
     env_file: Path | None = None
     backend_was_guessed: bool = False  # CAMERA_BACKEND unset, and picamera2 not importable
+    # The camera in the field (issue 13): slow autofocus, failing cameras, small Pis.
+    autofocus_timeout: float = 5.0
+    camera_max_failures: int = 5
+    main_format: str = "YUV420"
+    idle_fps: float = 5.0
 
     @property
     def heartbeat_ttl(self) -> float:
@@ -275,8 +281,8 @@ OPTIONS: tuple[Option, ...] = (
            (320, 320), "box the stored thumbnail fits in, e.g. 320 or 320x180 (default 320); "
            "thumbnails are kept under about 30 KB", "W[xH]"),
     Option("CAPTURE_TIMEOUT", "--capture-timeout", "capture_timeout", _positive_float, 10.0,
-           "seconds a capture or autofocus cycle may take before the camera is closed and "
-           "reopened (default %(default)s)", "SECONDS"),
+           "seconds a capture may take before the camera is closed and reopened (default "
+           "%(default)s); the autofocus cycle has its own AUTOFOCUS_TIMEOUT", "SECONDS"),
     Option("MOTION_THRESHOLD", "--motion-threshold", "motion_threshold",
            _float_range(0.01, 255, "a number from 0.01 to 255, e.g. 3"), 3.0,
            "motion trigger: mean difference (0-255) between consecutive low-resolution "
@@ -316,6 +322,23 @@ OPTIONS: tuple[Option, ...] = (
     Option("LOG_LEVEL", "--log-level", "log_level", _choice(LOG_LEVELS, upper=True), "INFO",
            "DEBUG, INFO, WARNING or ERROR (default %(default)s); DEBUG prints all camera "
            "metadata", "LEVEL"),
+    # The camera in the field: slow autofocus, failing cameras, small Pis.
+    Option("AUTOFOCUS_TIMEOUT", "--autofocus-timeout", "autofocus_timeout", _positive_float, 5.0,
+           "seconds the autofocus cycle before a picture may take; after that it is cancelled "
+           "and the picture taken with continuous autofocus, marked 'focus: not confirmed' "
+           "(default %(default)s)", "SECONDS"),
+    Option("CAMERA_MAX_FAILURES", "--camera-max-failures", "camera_max_failures",
+           _int_range(1, 1000), 5,
+           "after this many failed camera opens or captures in a row the daemon exits with "
+           "status 1, so systemd restarts it (default %(default)s)", "N"),
+    Option("CAMERA_MAIN_FORMAT", "--main-format", "main_format", _choice(MAIN_FORMATS, upper=True),
+           "YUV420", "picamera2 main stream format: YUV420 (half the camera memory of BGR888, "
+           "and JPEG's own colour format) or BGR888 (default %(default)s)", "|".join(MAIN_FORMATS)),
+    Option("CAMERA_IDLE_FPS", "--idle-fps", "idle_fps",
+           _float_range(0, 120, "a number of frames per second from 0 to 120 (0: no cap)"), 5.0,
+           "picamera2: frame rate cap between pictures, so the sensor doesn't stream at full "
+           "rate all day; raised to MOTION_FPS when motion is on; 0 for no cap "
+           "(default %(default)s)", "FPS"),
 )
 
 

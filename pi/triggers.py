@@ -70,9 +70,11 @@ class SensorTrigger:
 class MotionDetector:
     """Tells when consecutive small greyscale frames differ by more than a threshold.
 
-    The measure is the mean absolute difference of the two frames (0-255), as in
-    Picamera2's capture_motion.py example; after a detection, further ones are ignored
-    for `min_gap` seconds.
+    The measure is the mean absolute difference of the two frames, in grey levels (0-255).
+    (Picamera2's capture_motion.py example uses the mean squared difference instead; the
+    absolute one keeps MOTION_THRESHOLD in grey levels.) The frames should already be
+    averaged down (the picamera2 backend average-pools the lores luma), so random sensor
+    noise cancels out. After a detection, further ones are ignored for `min_gap` seconds.
     """
 
     def __init__(self, threshold: float, min_gap: float,

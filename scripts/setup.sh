@@ -30,4 +30,5 @@ if [[ ! -f $STAMP || pyproject.toml -nt $STAMP ]]; then
   touch "$STAMP"
 fi
 
+bash scripts/picamera2_releases.sh
 bash scripts/fetch_assets.sh

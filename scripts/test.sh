@@ -15,5 +15,7 @@ fi
 
 echo "==> ruff"
 .venv/bin/ruff check pi server tests bench scripts
+echo "==> mypy"
+.venv/bin/mypy
 echo "==> pytest"
 exec .venv/bin/python -m pytest "$@"

@@ -1,32 +1,28 @@
-"""The Flask web gallery. `create_app()` is the application factory."""
+"""The Pi camera's server side, one folder per wing:
+
+- `search/`    the query kit: filters and sorts declared once, FT query text, keyset paging, counting
+- `core/`      the web app's base: settings, services, errors, security, OpenAPI
+- `gallery/`   the gallery: JSON API, page, images, events, stats, chart
+- `timelapse/` time-lapse engine, background jobs, routes, CLI
+- `live/`      the live view: hub and MJPEG routes
+- `tooling/`   the embedded Redis launcher and the `make run` supervisor (not gallery code)
+- `app.py`     `create_app`, the one module that knows every wing; `serve.py`: `pi-gallery`
+
+Importing `server` imports no Flask: Flask-free processes (`python -m server.<worker>`) live
+beside the web wings. `create_app()` is the gallery's application factory.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+__all__ = ["create_app"]
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Create and configure the gallery app (settings from the environment, then `test_config`)."""
-    from . import api, errors, images, pages, redis_store, search, security, settings
+def __getattr__(name: str) -> Any:
+    """Give `server.create_app` (server/app.py) on first use, so `import server` loads no Flask."""
+    if name == "create_app":
+        from .app import create_app
 
-    app = Flask(__name__)
-    config = settings.from_env()
-    if test_config:
-        config.update(test_config)
-    app.config.from_mapping(settings.finalize(config))
-
-    redis_store.init_app(app)
-    errors.init_app(app)
-    security.init_app(app)
-    images.init_app(app)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
-
-    from . import live_views, timelapse_views
-
-    app.register_blueprint(timelapse_views.bp)
-    app.register_blueprint(live_views.bp)
-    search.init_app(app)
-    return app
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

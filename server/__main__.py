@@ -8,7 +8,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to the `serve` or `timelapse` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"serve": "server.serve", "timelapse": "server.timelapse_cli"}
+    commands = {"serve": "server.serve", "timelapse": "server.timelapse.cli"}
     if not argv or argv[0] not in commands:
         print("usage: python -m server {serve,timelapse} [options]   (-h after a command for help)",
               file=sys.stderr)

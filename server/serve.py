@@ -1,4 +1,4 @@
-"""`python -m server serve`: run the gallery with waitress (or Flask's dev server with --debug)."""
+"""`pi-gallery` (or `python -m server serve`): serve the gallery with waitress (--debug: Flask)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from .settings import SettingsError, from_env
+from server.core.settings import SettingsError, from_env
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --port must be 1-65535 and --threads 1-1024.", file=sys.stderr)
         return 2
 
-    from . import create_app
-    from .redis_store import redis_where
+    from server.app import create_app
+    from server.core.services import services
 
     try:
         app = create_app({"GALLERY_HOST": args.host, "GALLERY_PORT": args.port,
@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    with app.app_context():
-        where = redis_where()
+    where = services(app).redis_where
     url = address(args.host, args.port)
 
     if args.debug:
@@ -154,11 +153,18 @@ def listen_problem(host: str, port: int) -> str | None:
 
 
 def _announce(url: str, where: str, app: Flask) -> None:
+    from server.core.services import services
+
     note = ""
     if url.startswith(("http://0.0.0.0:", "http://[::]:")):
         note = "every network interface; "
     print(f"Gallery on {url}  ({note}images from Redis at {where}; "
-          f"login {'on' if app.config['GALLERY_PASSWORD'] else 'off'})", flush=True)
+          f"login {'on' if services(app).settings.password else 'off'})", flush=True)
+
+
+def _entry_point() -> None:
+    """The `pi-gallery` console script."""
+    sys.exit(main())
 
 
 def _interrupt(*_: object) -> None:

@@ -265,7 +265,7 @@ def readme_screenshot(redis_url: str, out: Path, viewport: dict | None = None) -
 
 def main(argv: list[str] | None = None) -> int:
     """Write the README screenshot to the path given (default docs/gallery.png)."""
-    from server.embedded_redis import EmbeddedRedis, free_port
+    from server.tooling.embedded_redis import EmbeddedRedis, free_port
 
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "docs/gallery.png")

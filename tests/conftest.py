@@ -10,7 +10,9 @@ import pytest
 import redis
 
 from pi.redis_connection import connect
-from server.embedded_redis import EmbeddedRedis, free_port
+from server.core.services import services
+from server.timelapse.jobs import TimelapseJobs
+from server.tooling.embedded_redis import EmbeddedRedis, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -78,7 +80,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"browser tests: SKIPPED, {CHROMIUM} is not installed (apt-get install chromium)"
 
 
-# --- Capture daemon (issue 3) ----------------------------------------------------------
+# --- Capture daemon -------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -135,7 +137,7 @@ def run_daemon(tmp_path: Path) -> Iterator:
         handle.stop()
 
 
-# --- Gallery (issue 4) -------------------------------------------------------------------
+# --- Gallery ----------------------------------------------------------------------------
 
 GALLERY_CSRF = "test-csrf-token"
 
@@ -148,7 +150,7 @@ def app(redis_url: str) -> Iterator:
     gallery = create_app({"TESTING": True, "REDIS_URL": redis_url, "GALLERY_PASSWORD": None,
                           "SECRET_KEY": "test-secret-key", "GALLERY_SSE_SECONDS": 1})
     yield gallery
-    gallery.extensions["redis"].close()
+    services(gallery).redis.close()
 
 
 @pytest.fixture
@@ -177,10 +179,10 @@ def gallery(redis_url: str, tmp_path: Path) -> Iterator:
                       "GALLERY_SSE_SECONDS": 30, "TIMELAPSE_TMPDIR": str(tmp_path)})
     with ServerThread(app) as server:
         yield server
-    jobs = app.extensions.get("timelapse_jobs")
+    jobs = services(app).peek(TimelapseJobs)
     if jobs is not None:
         jobs.wait(10)
-    app.extensions["redis"].close()
+    services(app).redis.close()
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
+
+from server.tooling.embedded_redis import EmbeddedRedis
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05,
@@ -35,3 +38,13 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def kill_server(server: EmbeddedRedis) -> None:
+    """Kill a Redis the test started at once (SIGKILL), as a crash would."""
+    if server.process is not None:
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+        if server.process.stderr:
+            server.process.stderr.close()
+        server.process = None

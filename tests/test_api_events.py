@@ -39,8 +39,11 @@ def test_new_images_arrive_with_their_stream_ids(client, r: redis.Redis, app) ->
     assert events[0]["event"] == "hello"
     images = [e for e in events if e["event"] == "image"]
     assert [e["data"]["id"] for e in images] == [first, second]
-    assert images[0]["data"] == {"id": first, "stream_id": images[0]["id"], "camera": "cam",
-                                 "trigger": "motion", "timestamp": T0, "lux": 42.0}
+    # Each event carries the picture exactly as the list shows it (one card function for both).
+    listed = {item["id"]: item for item in client.get("/api/images").json["images"]}
+    assert [e["data"] for e in images] == [listed[first], listed[second]]
+    assert images[0]["data"]["camera"] == "cam" and images[0]["data"]["trigger"] == "motion"
+    assert images[0]["data"]["timestamp"] == T0 and images[0]["data"]["lux"] == 42.0
     ids = [e[0].decode() for e in r.xrange(STREAM_KEY)]
     assert [e["id"] for e in images] == ids
 
@@ -73,3 +76,29 @@ def test_bad_stream_position_is_a_400(client) -> None:
     assert response.status_code == 400 and response.json["error"]["parameter"] == "since"
     response = client.get("/api/events", headers={"Last-Event-ID": "x"})
     assert response.json["error"]["parameter"] == "Last-Event-ID"
+
+
+def test_events_are_filtered_with_the_list_parameters(client, r: redis.Redis, app) -> None:
+    start = client.get("/api/images").json["stream_id"]
+    store_image(r, camera="cam", timestamp=T0, lux=5.0, thumbnail=False)
+    bright = store_image(r, camera="cam", timestamp=T0 + 1, lux=500.0, thumbnail=False)
+    store_image(r, camera="other", timestamp=T0 + 2, lux=900.0, thumbnail=False)
+    response = client.get(f"/api/events?stream_id={start}&camera=cam&lux_min=100&since={T0 - 10}")
+    got = [e["data"]["id"] for e in _events(response) if e["event"] == "image"]
+    assert got == [bright]
+    listed = client.get(f"/api/images?camera=cam&lux_min=100&since={T0 - 10}").json["images"]
+    assert [item["id"] for item in listed] == got
+
+
+def test_a_bad_filter_on_events_is_a_400_naming_it(client) -> None:
+    response = client.get("/api/events?lux_min=bright")
+    assert response.status_code == 400 and response.json["error"]["parameter"] == "lux_min"
+
+
+def test_a_malformed_stream_entry_is_skipped_and_the_next_arrives(client, r: redis.Redis, app) -> None:
+    start = client.get("/api/images").json["stream_id"]
+    r.xadd(STREAM_KEY, {"id": "not a valid id!", "timestamp": "x"})
+    good = store_image(r, camera="cam", timestamp=T0, thumbnail=False)
+    got = [e["data"]["id"] for e in _events(client.get(f"/api/events?since={start}"))
+           if e["event"] == "image"]
+    assert got == [good]

@@ -10,6 +10,8 @@ import redis
 from PIL import Image
 
 from pi.contract import image_key
+from server.core.services import services
+from server.gallery.images import ThumbnailCache
 from tests.factories import make_jpeg, reference_index, store_image, store_reference_image
 
 T0 = 1_700_000_000.0
@@ -120,7 +122,7 @@ def test_reference_image_gets_a_thumbnail_cached_without_touching_its_ttl(r, ref
 
 
 def test_thumbnail_cache_never_recreates_an_expired_hash(app, r) -> None:
-    cache = app.extensions["gallery_cache_thumbnail"]
+    cache = ThumbnailCache(services(app).redis).script
     assert cache(keys=["image:gone"], args=["thumbnail", b"x"]) == -1
     assert r.exists("image:gone") == 0
 
@@ -180,7 +182,7 @@ def test_keep_and_expire_of_unknown_image_is_404(client, app) -> None:
     response = client.post("/api/images/cam:1-ab12/expire", json={"expires_at": time.time() + 60},
                            headers=client.csrf_headers)
     assert response.status_code == 404
-    assert not client.application.extensions["redis"].exists("image:cam:1-ab12")
+    assert not services(client.application).redis.exists("image:cam:1-ab12")
 
 
 def test_neighbors_follow_the_filter_and_sort(client, r, app) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from server import queries
+from server.search import query as queries
 from tests.factories import reference_index, store_image, store_reference_image
 
 T0 = 1_700_000_000.0

@@ -99,7 +99,7 @@ def test_once_from_inside_pi_takes_one_picture_stores_it_and_exits_0(r, redis_ur
 
 
 def test_once_with_redis_down_spools_the_picture_and_says_so(tmp_path):
-    from server.embedded_redis import free_port
+    from server.tooling.embedded_redis import free_port
     url = f"redis://127.0.0.1:{free_port()}"
     result = run_capture(url=url, tmp_path=tmp_path)
     assert result.returncode == 1

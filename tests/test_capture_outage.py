@@ -111,7 +111,7 @@ def test_a_spool_that_cannot_be_written_loses_the_picture_but_not_the_daemon(tmp
         def put(self, *args, **kwargs):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    from server.embedded_redis import free_port
+    from server.tooling.embedded_redis import free_port
     client = redis.Redis(port=free_port(), socket_connect_timeout=0.5)
     store = ImageStore(client, FullDisk(tmp_path, 1000), EXPIRY, "nowhere")
     result = store.store("cam:1-0000", ImageRecord(timestamp=1.0, image_data=b"x"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from server import embedded_redis
+from server.tooling import embedded_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -178,3 +178,24 @@ def test_heartbeats_register_cameras_without_a_keyspace_scan(r):
     assert r.zscore(contract.CAMERAS_KEY, "gone") is None  # forgotten cameras are pruned
     contract.clear_heartbeat(r, "garden")
     assert not r.exists(contract.camera_key("garden"))
+
+
+def test_the_stream_entry_reads_back_what_the_daemon_writes(r):
+    new_id = image_id("garden", 1000.5)
+    save_image(r, full_record(timestamp=1000.5), ttl=30, image_id_=new_id)
+    [(_, fields)] = r.xrange(contract.STREAM_KEY)
+    entry = contract.StreamEntry.from_fields(fields)
+    assert entry == contract.StreamEntry(new_id, 1000.5, "garden", entry.trigger, 268.4)
+    assert contract.StreamEntry.from_fields(entry.to_fields()) == entry
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({}, None),
+    ({b"id": b"has spaces!"}, None),
+    ({b"id": b"cam:1-ab12", b"timestamp": b"soon", b"lux": b"nan"},
+     contract.StreamEntry("cam:1-ab12")),
+    ({"id": "cam:1-ab12", "camera": "", "trigger": "motion", "lux": "5"},
+     contract.StreamEntry("cam:1-ab12", trigger="motion", lux=5.0)),
+])
+def test_a_hand_written_stream_entry_is_read_without_failing(fields, expected):
+    assert contract.StreamEntry.from_fields(fields) == expected

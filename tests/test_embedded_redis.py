@@ -8,8 +8,8 @@ import pytest
 from redis.commands.search.query import Query
 
 from pi.contract import ImageRecord, ensure_index, image_id, image_key, save_image
-from server import embedded_redis
-from server.embedded_redis import EmbeddedRedis, EmbeddedRedisError, free_port
+from server.tooling import embedded_redis
+from server.tooling.embedded_redis import EmbeddedRedis, EmbeddedRedisError, free_port
 from tests.factories import store_image
 
 
@@ -116,3 +116,17 @@ def test_full_redis_evicts_the_oldest_images_and_never_a_kept_one(redis_factory)
         Query("*").no_content().paging(0, 1000)).docs}
     assert found <= {image_key(ids[n]) for n in survivors} | {image_key(kept)}
     assert len(found) >= len(survivors) - 3
+
+
+def test_never_reuses_a_redis_it_did_not_start(redis_factory, tmp_path):
+    theirs = redis_factory(data_dir=tmp_path / "someone-else")
+    theirs.client().set("their:key", "untouched")
+    mine = EmbeddedRedis(data_dir=tmp_path / "ours", port=theirs.port)
+    with pytest.raises(EmbeddedRedisError) as err:
+        mine.start()
+    message = str(err.value)
+    assert "did not start" in message and "REDIS_PORT" in message
+    assert f"REDIS_URL=redis://127.0.0.1:{theirs.port}" in message
+    assert not mine.reused and mine.process is None
+    client = theirs.client()
+    assert client.get("their:key") == b"untouched" and client.dbsize() == 1

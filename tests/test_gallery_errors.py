@@ -107,7 +107,7 @@ def test_any_other_redis_error_reply_is_a_clear_502(client, r, caplog) -> None:
 
 
 def test_an_exec_abort_caused_by_an_oom_counts_as_full() -> None:
-    from server.errors import is_out_of_memory
+    from server.core.errors import is_out_of_memory
 
     try:
         try:
@@ -126,7 +126,7 @@ def test_an_exec_abort_caused_by_an_oom_counts_as_full() -> None:
 
 
 def test_an_oom_is_described_as_full(app) -> None:
-    from server.errors import describe_redis_error
+    from server.core.errors import describe_redis_error
 
     with app.test_request_context("/api/images"):
         code, message = describe_redis_error(redis.OutOfMemoryError(

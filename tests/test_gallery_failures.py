@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server import create_app
-from server.embedded_redis import free_port
+from server.tooling.embedded_redis import free_port
 from tests.factories import store_image
 
 
@@ -92,13 +92,13 @@ def test_unknown_pages_are_friendly_404s(client) -> None:
 
 
 def test_an_unexpected_error_is_a_500_without_traceback(app, client, monkeypatch) -> None:
-    from server import stats
+    from server.gallery import stats
 
     def boom() -> dict:
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(stats, "stats", boom)
-    monkeypatch.setattr("server.api.stats", boom)
+    monkeypatch.setattr("server.gallery.api.stats", boom)
     response = client.get("/api/stats")
     assert response.status_code == 500
     assert "secret internals" not in response.get_data(as_text=True)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from server import create_app, serve
-from server.settings import MAX_PAGE_SIZE, from_env
+from server.core.settings import MAX_PAGE_SIZE, from_env
 
 
 def test_page_carries_csrf_config_and_the_other_panels(client) -> None:

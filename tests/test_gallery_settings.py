@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from server import create_app
-from server.settings import SettingsError, from_env
+from server.core.settings import SettingsError, from_env
 from tests.factories import store_image
 
 

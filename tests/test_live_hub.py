@@ -11,7 +11,7 @@ import pytest
 
 from pi.contract import preview_channel
 from server.live import LiveHub, TooManyViewers
-from tests.helpers import wait_until
+from tests.helpers import kill_server, wait_until
 from tests.live_support import SimulatedCamera, card_jpeg, numsub, stamp
 
 
@@ -124,7 +124,7 @@ def test_redis_outage_shows_offline_then_reconnects_and_resubscribes(redis_facto
         assert _publish_until_taken(client, "cam1", card_jpeg(1), viewer) is not None
         assert hub.status("cam1")["online"]
 
-        server.kill()
+        kill_server(server)
         assert wait_until(lambda: not hub.redis_ok, 3.0)
         assert not hub.status("cam1")["online"]  # offline although the last frame is recent
 

@@ -13,8 +13,9 @@ import redis
 from pi.contract import CameraStatus, preview_channel, save_heartbeat
 from pi.redis_connection import connect
 from server import create_app, live
+from server.core.services import services
 from tests.browser import BROWSER_TESTS, DESKTOP, ConsoleErrors, ServerThread, launch_browser
-from tests.helpers import wait_until
+from tests.helpers import kill_server, wait_until
 from tests.live_support import card_jpeg
 
 CAMERA = "porch"
@@ -96,7 +97,7 @@ def gallery_app(redis_factory):
                       "LIVE_LINGER": 1.0, "LIVE_OFFLINE_AFTER": 2.0})
     yield app, server
     live.get_hub(app).stop()
-    app.extensions["redis"].close()
+    services(app).redis.close()
 
 
 def _restart(redis_factory, server):
@@ -109,7 +110,7 @@ def test_live_status_and_frames_come_back_after_redis_is_killed_and_restarted(
     with Publisher(server.url) as camera, PagePoller(app) as page:
         wait_until(lambda: page.camera().get("online"), 10, message="the camera never went live")
 
-        server.kill()
+        kill_server(server)
         wait_until(lambda: page.body.get("redis") == "down" and not page.camera().get("online"),
                    6, message=lambda: f"the outage was not noticed: {page.body}")
         time.sleep(3)  # longer than LIVE_LINGER: the hub's feeds would lapse meanwhile
@@ -133,7 +134,7 @@ def test_status_without_viewers_reports_redis_ok_once_it_is_back(gallery_app, re
     viewer = hub.open(CAMERA)
     wait_until(lambda: hub.stats()["subscribed"] == [CAMERA], 5)
 
-    server.kill()
+    kill_server(server)
     wait_until(lambda: not hub.redis_ok, 5)
     viewer.close()  # nobody watches any more: the reader ends while Redis is still away
     wait_until(lambda: not hub.stats()["reader_alive"], 8)
@@ -164,7 +165,7 @@ def test_live_tiles_come_back_in_the_browser_after_a_redis_restart(
         page.goto(gallery.url + "/")
         page.wait_for_selector(f"{tile} .live-badge.is-live", timeout=15000)
 
-        server.kill()
+        kill_server(server)
         page.wait_for_selector(f"{tile} .live-badge.is-offline", timeout=10000)
         page.wait_for_timeout(3000)
         page.screenshot(path=str(artifacts_dir / "live_redis_down.png"))

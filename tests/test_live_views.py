@@ -8,7 +8,7 @@ import time
 import pytest
 
 from server import live
-from tests.helpers import wait_until
+from tests.helpers import kill_server, wait_until
 from tests.live_support import SimulatedCamera, live_app, make_app, numsub, read_stamp
 
 
@@ -153,7 +153,7 @@ def test_redis_down_is_a_503_with_a_clear_message(redis_factory):
     server = redis_factory(appendonly=False)
     with live_app(server.url) as app:
         client = app.test_client()
-        server.kill()
+        kill_server(server)
         response = client.get("/live/porch.mjpg", headers=JSON)
         assert response.status_code == 503
         assert _error_code(response) == "redis_unavailable"

@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 
 from pi import contract
-from server.embedded_redis import free_port
+from server.tooling.embedded_redis import free_port
 from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ def test_run_starts_everything_and_ctrl_c_stops_it_cleanly(tmp_path):
            "REDIS_DATA_DIR": str(tmp_path / "redisdata"), "DEMO_CAMERAS": "front:0.5,back:0.7",
            "IMAGE_RESOLUTION": "640x360", "PYTHONUNBUFFERED": "1"}
     env.pop("REDIS_URL", None)
-    supervisor = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_stack.py")], cwd=ROOT,
+    supervisor = subprocess.Popen([sys.executable, "-m", "server.tooling.run_stack"], cwd=ROOT,
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{gallery_port}"

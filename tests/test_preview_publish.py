@@ -1,4 +1,4 @@
-"""Live preview publishing (issue 6, capture side): only while watched, small, never stored."""
+"""Live preview publishing (capture side): only while watched, small, never stored."""
 
 from __future__ import annotations
 

@@ -9,20 +9,21 @@ import redis
 from redis.commands.search.query import Query
 
 from pi.contract import METADATA_FIELDS, ensure_index
-from server import queries
-from server.queries import (
+from server.gallery.chart import bucket_seconds
+from server.search import (
     SORTS,
     Cursor,
     ImageFilter,
     Lister,
     QueryParts,
-    bucket_seconds,
+    Row,
     escape_tag,
     filter_parts,
     format_number,
+    run_search,
     search_query,
 )
-from server.search import Row, run_search
+from server.search import query as queries
 
 
 def _args(query: Query) -> list[str]:

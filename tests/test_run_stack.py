@@ -1,4 +1,4 @@
-"""`make run`'s supervisor: clear errors before anything starts."""
+"""`make run`'s supervisor: clear errors before anything starts; what stops what."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from server.tooling import run_stack
 
-import run_stack  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+SUPERVISOR = [sys.executable, "-m", "server.tooling.run_stack"]
 
 
 def test_demo_cameras_are_parsed():
@@ -27,7 +27,7 @@ def test_bad_demo_cameras_name_the_setting(bad):
 
 
 def run_supervisor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "run_stack.py")], cwd=ROOT,
+    return subprocess.run(SUPERVISOR, cwd=ROOT,
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
 
 
@@ -54,13 +54,13 @@ def test_a_dying_redis_stops_everything_with_its_last_words(tmp_path):
     import signal as sig
     import time
 
-    from server.embedded_redis import free_port
+    from server.tooling.embedded_redis import free_port
 
     env = {**os.environ, "REDIS_PORT": str(free_port()), "GALLERY_PORT": str(free_port()),
            "REDIS_DATA_DIR": str(tmp_path / "data"), "DEMO_CAMERAS": "solo:1",
            "IMAGE_RESOLUTION": "320x180", "PYTHONUNBUFFERED": "1"}
     env.pop("REDIS_URL", None)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_stack.py")], cwd=ROOT, env=env,
+    proc = subprocess.Popen(SUPERVISOR, cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     pidfile_wait = time.monotonic() + 30
     redis_pid = None
@@ -77,3 +77,55 @@ def test_a_dying_redis_stops_everything_with_its_last_words(tmp_path):
     assert "stopped unexpectedly; stopping everything" in output
     assert "Embedded Redis stopped" not in output
     assert (tmp_path / "data" / "spool" / "solo").is_dir()  # the spool lives beside the data
+
+
+def test_a_camera_that_exits_stops_alone_and_is_reported(tmp_path):
+    import signal as sig
+    import time
+    import urllib.request
+
+    from server.tooling.embedded_redis import free_port
+
+    gallery_port = free_port()
+    env = {**os.environ, "REDIS_PORT": str(free_port()), "GALLERY_PORT": str(gallery_port),
+           "REDIS_DATA_DIR": str(tmp_path / "data"), "DEMO_CAMERAS": "first:1,second:1",
+           "IMAGE_RESOLUTION": "320x180", "PYTHONUNBUFFERED": "1"}
+    env.pop("REDIS_URL", None)
+    proc = subprocess.Popen(SUPERVISOR, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 40
+        cameras: list[str] = []
+        healthy = False
+        while time.monotonic() < deadline and not (healthy and len(cameras) == 2):
+            time.sleep(0.3)
+            cameras = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "pi.capture"],
+                                     capture_output=True, text=True).stdout.split()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{gallery_port}/healthz", timeout=2) as r:
+                    healthy = r.status == 200
+            except OSError:
+                healthy = False
+        assert healthy and len(cameras) == 2, "the stack did not come up"
+        os.kill(int(cameras[0]), sig.SIGKILL)
+        time.sleep(2)
+        assert proc.poll() is None, "one camera exiting stopped the whole stack"
+        with urllib.request.urlopen(f"http://127.0.0.1:{gallery_port}/healthz", timeout=5) as r:
+            assert r.status == 200
+        left = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "pi.capture"],
+                              capture_output=True, text=True).stdout.split()
+        assert left == cameras[1:]
+    finally:
+        proc.send_signal(sig.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    assert "exited with code -9; the other cameras and the gallery go on" in output
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(("name", "value"), [("DEMO_CAMERAS", "gar den:5"), ("DEMO_IMAGE_EXPIRY", "soon"),
+                                             ("GALLERY_PORT", "80000"), ("REDIS_PORT", "sixty")])
+def test_a_bad_setting_exits_2_with_one_line_naming_it(name, value):
+    result = run_supervisor({name: value, "REDIS_URL": ""})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0] and lines[0].startswith("error: ")

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from server import create_app
-from server.embedded_redis import free_port
+from server.core.services import services
+from server.tooling.embedded_redis import free_port
 from tests.factories import store_image
 
 PASSWORD = "correct horse battery staple"
@@ -19,7 +20,7 @@ def locked(redis_url: str):
     app = create_app({"TESTING": True, "REDIS_URL": redis_url, "GALLERY_PASSWORD": PASSWORD,
                       "SECRET_KEY": "k"})
     yield app
-    app.extensions["redis"].close()
+    services(app).redis.close()
 
 
 def _csrf_from(html: str) -> str:
@@ -130,7 +131,7 @@ def test_secrets_never_reach_logs_or_pages(redis_url: str, caplog) -> None:
 
 
 def test_bad_settings_are_named_without_echoing_secrets() -> None:
-    from server.settings import SettingsError, from_env
+    from server.core.settings import SettingsError, from_env
 
     with pytest.raises(SettingsError, match="GALLERY_PORT"):
         from_env({"GALLERY_PORT": "eighty"})

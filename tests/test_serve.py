@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from server.embedded_redis import free_port
+from server.tooling.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

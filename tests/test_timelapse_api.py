@@ -13,8 +13,9 @@ import pytest
 from pi import contract
 from pi.contract import ensure_index
 from server import create_app
-from server import timelapse as engine
-from server.timelapse_jobs import movie_key
+from server.core.services import services
+from server.timelapse import engine
+from server.timelapse.jobs import TimelapseJobs, movie_key
 from tests.factories import store_image
 from tests.helpers import wait_until
 
@@ -29,7 +30,7 @@ def app(redis_url, tmp_path):
     app = create_app({"TESTING": True, "REDIS_URL": redis_url, "TIMELAPSE_MAX_FRAMES": 40,
                       "TIMELAPSE_TTL": 600, "TIMELAPSE_TMPDIR": str(tmp)})
     yield app
-    jobs = app.extensions.get("timelapse_jobs")
+    jobs = services(app).peek(TimelapseJobs)
     if jobs is not None:
         jobs.wait(20)
 

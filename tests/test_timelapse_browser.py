@@ -7,7 +7,7 @@ import time
 import pytest
 
 from pi.contract import ensure_index
-from server import timelapse as engine
+from server.timelapse import engine
 from tests.browser import BROWSER_TESTS
 from tests.factories import store_image
 

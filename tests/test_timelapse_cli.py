@@ -12,8 +12,8 @@ import pytest
 
 from pi.contract import ensure_index
 from server.__main__ import main as server_main
-from server.embedded_redis import free_port
-from server.timelapse_cli import main
+from server.timelapse.cli import main
+from server.tooling.embedded_redis import free_port
 from tests.factories import store_image
 
 T0 = 1_750_000_000.0
@@ -117,7 +117,7 @@ def test_more_frames_than_the_configured_limit_is_refused(stored, tmp_path, caps
 
 
 def test_ctrl_c_leaves_no_file_and_exits_130(stored, tmp_path, capsys, monkeypatch):
-    from server import timelapse as engine
+    from server.timelapse import engine
 
     real, calls = engine.render_frame, []
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import ImageChops
 
 from pi.contract import ensure_index, image_key
-from server.timelapse import (
+from server.timelapse.engine import (
     TimelapseCancelled,
     TimelapseFailed,
     TimelapseInputError,

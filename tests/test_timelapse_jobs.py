@@ -11,9 +11,9 @@ import pytest
 
 from pi import contract
 from pi.contract import ensure_index, image_key
-from server import timelapse as engine
-from server.timelapse import TimelapseOptions
-from server.timelapse_jobs import TimelapseJobs, movie_key
+from server.timelapse import engine
+from server.timelapse.engine import TimelapseOptions
+from server.timelapse.jobs import TimelapseJobs, movie_key
 from tests.factories import store_image
 
 T0 = 1_750_000_000.0

@@ -16,6 +16,10 @@ class CameraError(RuntimeError):
     """A camera could not open or take a picture; the message says why and what to do."""
 
 
+class CameraUnsupported(CameraError):
+    """The camera software installed is too old; restarting won't help, upgrading will."""
+
+
 @dataclass
 class Capture:
     """One picture: the full JPEG, its thumbnail, its size and Picamera2-shaped metadata."""
@@ -77,12 +81,20 @@ class Camera(ABC):
         """Return a short description for the start-up log line."""
         return self.backend
 
+    def interrupt(self) -> None:
+        """Cut short any wait in progress, because the daemon is stopping (if it has waits)."""
+        return None
+
 
 class SharedCamera:
     """Serializes use of one camera between the capture loop and background readers.
 
     A capture waits at most for the low-resolution read in progress; background readers
     (preview, motion) give way whenever a capture is waiting and never queue behind one.
+
+    It also knows whether the camera is down (a capture or read failed). While it is,
+    background readers get nothing and never touch the camera: only the capture loop
+    reopens it, with `reopen()`, on its own schedule.
     """
 
     def __init__(self, camera: Camera) -> None:
@@ -90,6 +102,25 @@ class SharedCamera:
         self._lock = threading.Lock()
         self._captures_waiting = 0
         self._count_lock = threading.Lock()
+        self.down_reason: str | None = None
+        #: Called (from the reader's thread) when a background read fails; the daemon counts it.
+        self.on_background_failure: Any = None
+
+    @property
+    def down(self) -> bool:
+        """Tell whether the camera failed and has not been reopened since."""
+        return self.down_reason is not None
+
+    def mark_down(self, reason: str) -> None:
+        """Note that the camera failed; background readers stop using it."""
+        self.down_reason = reason or "the camera failed"
+
+    def reopen(self) -> None:
+        """Close and open the camera, ahead of any background reader; raise CameraError."""
+        with self._capturing():
+            self.camera.close()
+            self.camera.open()
+            self.down_reason = None
 
     @contextmanager
     def _capturing(self) -> Iterator[None]:
@@ -113,12 +144,17 @@ class SharedCamera:
         return self._captures_waiting > 0
 
     def _background(self, read: Any, timeout: float) -> Any:
-        if self.capture_waiting or not self._lock.acquire(timeout=timeout):
+        if self.down or self.capture_waiting or not self._lock.acquire(timeout=timeout):
             return None
         try:
-            if self.capture_waiting:
+            if self.down or self.capture_waiting:
                 return None
             return read()
+        except CameraError as exc:
+            self.mark_down(str(exc))
+            if self.on_background_failure is not None:
+                self.on_background_failure(exc)
+            raise
         finally:
             self._lock.release()
 

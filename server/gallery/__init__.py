@@ -1,0 +1,19 @@
+"""The gallery wing: the page, the JSON API (list, detail, images, events, stats, chart)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the gallery's routes and create the search index if Redis is there."""
+    from server.core import openapi
+
+    from . import api, index, pages
+
+    app.register_blueprint(pages.bp)
+    openapi.register(app, [api.bp])
+    index.init_app(app)

@@ -1,0 +1,271 @@
+"""One image: its metadata, its bytes, its thumbnail (made on demand), delete and keep."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from flask import Response, request, url_for
+from PIL import Image, ImageOps
+
+from pi.contract import (
+    BINARY_FIELDS,
+    F_CAMERA,
+    F_IMAGE_DATA,
+    F_MIME_TYPE,
+    F_THUMBNAIL,
+    F_TIMESTAMP,
+    METADATA_FIELDS,
+    ImageRecord,
+    image_key,
+    is_valid_image_id,
+)
+from server.core.errors import image_not_found, is_out_of_memory
+from server.core.services import get_redis, services
+
+logger = logging.getLogger(__name__)
+
+#: Content-Types served for stored images; anything else goes out as a download-only blob,
+#: so a hash can never make the gallery serve HTML.
+SAFE_MIME_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
+IMMUTABLE = "private, max-age=31536000, immutable"
+PLACEHOLDER = Path(__file__).parent.parent / "static" / "no-preview.svg"
+
+# Caches a made thumbnail only while the hash still exists: HSET on an expired key would
+# recreate it without image data and without a TTL. HSET never touches the TTL.
+_CACHE_THUMBNAIL = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+end
+return -1
+"""
+
+
+class ThumbnailCache:
+    """The thumbnail-caching script, registered once with the app's Redis client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.script = client.register_script(_CACHE_THUMBNAIL)
+
+    def store(self, key: str, thumb: bytes) -> bool:
+        """Cache a made thumbnail in the image's hash; False when it was there or is gone."""
+        return self.script(keys=[key], args=[F_THUMBNAIL, thumb]) == 1
+
+
+def thumbnail_cache() -> ThumbnailCache:
+    """Return the app's thumbnail cache."""
+    found = services()
+    return found.one(ThumbnailCache, lambda: ThumbnailCache(found.redis))
+
+
+def key_for(image_id: str) -> str:
+    """Return the Redis key of an id, or raise the 404 for malformed ids."""
+    if not is_valid_image_id(image_id):
+        raise image_not_found(image_id)
+    return image_key(image_id)
+
+
+def summary(image_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the JSON shape of an image's metadata, with the URLs that serve it."""
+    record = ImageRecord.from_hash(fields)
+    ext = SAFE_MIME_TYPES.get(record.mime_type, "bin")
+    return {
+        "id": image_id,
+        "timestamp": record.timestamp,
+        "captured_at": record.captured_at,
+        "camera": record.camera,
+        "trigger": record.trigger,
+        "lux": record.lux,
+        "mime_type": record.mime_type,
+        "width": record.width,
+        "height": record.height,
+        "size_bytes": record.size_bytes,
+        "exposure_time": record.exposure_time,
+        "analogue_gain": record.analogue_gain,
+        "colour_temperature": record.colour_temperature,
+        "lens_position": record.lens_position,
+        "thumbnail_url": url_for("api.image_thumbnail", image_id=image_id),
+        "image_url": url_for("api.image_original", image_id=image_id),
+        "download_url": url_for("api.image_original", image_id=image_id, download=1),
+        "download_name": download_name(record.camera, record.timestamp, ext),
+    }
+
+
+def download_name(camera: str | None, timestamp: float, ext: str) -> str:
+    """Return a file name that sorts by time, e.g. `garden_2024-05-01_12-30-05_UTC.jpg`."""
+    when = datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d_%H-%M-%S")
+    return f"{camera or 'image'}_{when}_UTC.{ext}"
+
+
+def detail(image_id: str) -> dict[str, Any]:
+    """Return every metadata field of an image, its TTL and whether it has a thumbnail."""
+    key = key_for(image_id)
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    pipe.hkeys(key).pttl(key).hstrlen(key, F_IMAGE_DATA).hstrlen(key, F_THUMBNAIL)
+    names, pttl, data_len, thumb_len = pipe.execute()
+    if pttl == -2 or not names:
+        raise image_not_found(image_id)
+    names = [n.decode() if isinstance(n, bytes) else n for n in names]
+    text_names = [n for n in names if n not in BINARY_FIELDS]
+    values = client.hmget(key, text_names) if text_names else []
+    raw = {n: v.decode("utf-8", "replace") for n, v in zip(text_names, values) if v is not None}
+    if F_TIMESTAMP not in raw:
+        raise image_not_found(image_id)
+    out = summary(image_id, raw)
+    if out["size_bytes"] is None:
+        out["size_bytes"] = data_len
+    known = [n for n in METADATA_FIELDS if n in raw]
+    # A list, so the contract's field order survives JSON (objects are sorted by key).
+    out["fields"] = [[n, raw[n]] for n in known + sorted(set(raw) - set(known))]
+    out["kept"] = pttl == -1
+    out["ttl_seconds"] = None if pttl < 0 else pttl / 1000
+    out["expires_at"] = None if pttl < 0 else round(time.time() + pttl / 1000, 3)
+    out["has_thumbnail"] = thumb_len > 0
+    return out
+
+
+def _cached(response: Response, etag: str) -> Response:
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = IMMUTABLE
+    return response
+
+
+def _not_modified(etag: str) -> Response | None:
+    if request.if_none_match.contains(etag):
+        return _cached(Response(status=304), etag)
+    return None
+
+
+def original(image_id: str, download: bool) -> Response:
+    """Serve the full image, answering If-None-Match with 304 before reading the bytes."""
+    key = key_for(image_id)
+    client = get_redis()
+    size, mime, camera, timestamp = (
+        client.pipeline(transaction=False).hstrlen(key, F_IMAGE_DATA)
+        .hget(key, F_MIME_TYPE).hget(key, F_CAMERA).hget(key, F_TIMESTAMP).execute()
+    )
+    if not size:
+        raise image_not_found(image_id)
+    etag = f"o-{image_id}-{size}"
+    not_modified = _not_modified(etag)
+    if not_modified is not None:
+        return not_modified
+    data = client.hget(key, F_IMAGE_DATA)
+    if data is None:
+        raise image_not_found(image_id)
+    mime_text = mime.decode() if mime else "image/jpeg"
+    safe = mime_text if mime_text in SAFE_MIME_TYPES else "application/octet-stream"
+    response = _cached(Response(data, mimetype=safe), etag)
+    if download or safe == "application/octet-stream":
+        try:
+            ts = float(timestamp)
+        except (TypeError, ValueError):
+            ts = 0.0
+        name = download_name(camera.decode() if camera else None, ts, SAFE_MIME_TYPES.get(safe, "bin"))
+        response.headers.set("Content-Disposition", "attachment", filename=name)
+    return response
+
+
+def thumbnail(image_id: str) -> Response:
+    """Serve the thumbnail; for hashes without one (the reference's), make it and cache it."""
+    key = key_for(image_id)
+    client = get_redis()
+    size = client.hstrlen(key, F_THUMBNAIL)
+    if size:
+        etag = f"t-{image_id}-{size}"
+        not_modified = _not_modified(etag)
+        if not_modified is not None:
+            return not_modified
+        data = client.hget(key, F_THUMBNAIL)
+        if data:
+            return _cached(Response(data, mimetype=sniff_mime(data)), etag)
+    data = client.hget(key, F_IMAGE_DATA)
+    if not data:
+        raise image_not_found(image_id)
+    try:
+        thumb = make_thumbnail(data, services().settings.thumbnail_width)
+    except Exception as exc:  # Pillow raises many types for undecodable or hostile data
+        logger.warning("Cannot make a thumbnail for %s: %s", image_id, type(exc).__name__)
+        response = Response(PLACEHOLDER.read_bytes(), mimetype="image/svg+xml")
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+    try:
+        if thumbnail_cache().store(key, thumb):
+            logger.info("Made and cached a %d-byte thumbnail for %s", len(thumb), image_id)
+    except redis.ResponseError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        _warn_full_once(image_id)  # the thumbnail is still served, just made again next time
+    return _cached(Response(thumb, mimetype="image/jpeg"), f"t-{image_id}-{len(thumb)}")
+
+
+#: Seconds between two warnings that Redis is too full to cache thumbnails.
+FULL_WARNING_INTERVAL = 60.0
+_last_full_warning = [float("-inf")]
+
+
+def _warn_full_once(image_id: str) -> None:
+    now = time.monotonic()
+    if now - _last_full_warning[0] >= FULL_WARNING_INTERVAL:
+        _last_full_warning[0] = now
+        logger.warning("Redis is full (maxmemory), so the thumbnail made for %s is served but not "
+                       "cached; fix: raise maxmemory, use maxmemory-policy volatile-ttl, or "
+                       "delete pictures", image_id)
+
+
+def make_thumbnail(data: bytes, width: int) -> bytes:
+    """Return a JPEG at most `width` wide, decoding a JPEG at reduced size with draft()."""
+    with Image.open(io.BytesIO(data)) as img:
+        w, h = img.size
+        target = (width, max(1, round(width * h / w)))
+        img.draft("RGB", target)
+        small = ImageOps.exif_transpose(img.convert("RGB"))
+        small.thumbnail((width, width * 4))
+        buf = io.BytesIO()
+        small.save(buf, "JPEG", quality=75, optimize=True)
+        return buf.getvalue()
+
+
+def sniff_mime(data: bytes) -> str:
+    """Return the Content-Type of thumbnail bytes from their magic number."""
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/jpeg"
+
+
+def delete(image_id: str) -> None:
+    """Delete an image (the index drops it at once)."""
+    if not get_redis().delete(key_for(image_id)):
+        raise image_not_found(image_id)
+
+
+def keep(image_id: str) -> float | None:
+    """Remove the image's TTL (PERSIST); return when it would have expired, None if it never did."""
+    key = key_for(image_id)
+    pttl, _ = get_redis().pipeline(transaction=True).pttl(key).persist(key).execute()
+    if pttl == -2:
+        raise image_not_found(image_id)
+    return None if pttl < 0 else round(time.time() + pttl / 1000, 3)
+
+
+#: Undoing "keep" never expires an image sooner than this from now.
+MIN_UNDO_SECONDS = 10
+
+
+def expire_at(image_id: str, when: float) -> float:
+    """Give a kept image its TTL back (undo of keep); return the expiry actually set."""
+    key = key_for(image_id)
+    when = max(when, time.time() + MIN_UNDO_SECONDS)
+    if not get_redis().pexpireat(key, math.ceil(when * 1000)):
+        raise image_not_found(image_id)
+    return round(when, 3)

@@ -1,0 +1,1 @@
+"""Developer tooling that is not gallery code: the embedded Redis launcher."""

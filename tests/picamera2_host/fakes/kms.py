@@ -1,0 +1,17 @@
+"""Stand-in for the pure-python kms package, which newer picamera2 DrmPreview imports.
+
+The daemon never opens a DRM preview, so any use of a card fails as it would on a PC.
+"""
+
+
+class _Names:
+    def __getattr__(self, name: str) -> str:
+        return name
+
+
+PixelFormat = PixelFormats = _Names()
+
+
+class Card:
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise OSError("no DRM device (test stand-in)")
