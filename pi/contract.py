@@ -39,6 +39,10 @@ CAMERAS_KEY = "cameras"
 #: A camera silent for this long is dropped from `cameras`.
 CAMERA_FORGET_AFTER = 30 * 86400
 TIMELAPSE_KEY_PREFIX = "timelapse:"
+#: The gallery's login sessions (one key per session, so logout ends it server-side) and
+#: its failed-login rate limits (Flask-Limiter's keys start with this).
+SESSION_KEY_PREFIX = "gallery:session:"
+LOGIN_LIMITS_KEY_PREFIX = "gallery:limits"
 
 MIME_JPEG = "image/jpeg"
 
@@ -93,6 +97,11 @@ def camera_key(camera: str) -> str:
 def preview_channel(camera: str) -> str:
     """Return the pub/sub channel that carries a camera's live preview frames."""
     return f"{CAMERA_KEY_PREFIX}{camera}:frame"
+
+
+def session_key(session_id: str) -> str:
+    """Return the key that keeps a gallery login session alive."""
+    return f"{SESSION_KEY_PREFIX}{session_id}"
 
 
 def timelapse_key(job_id: str) -> str:
@@ -276,7 +285,7 @@ def _float(text: str | None, name: str | None = None,
     if text in (None, ""):
         return None
     try:
-        value = float(text)  # type: ignore[arg-type]
+        value = float(text)
     except (TypeError, ValueError):
         return None
     low, high = bounds or NUMBER_RANGES.get(name or "", (-math.inf, math.inf))

@@ -148,9 +148,12 @@ class DownloadQuery(_Query):
 def _expires_at(value: Any) -> float:
     import math
 
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise BadParameter("expires_at", "expires_at must be a Unix time in seconds in a JSON body, "
-                                         'e.g. {"expires_at": 1700003600}.')
+    from pi.contract import TIMESTAMP_RANGE
+
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or not TIMESTAMP_RANGE[0] <= value <= TIMESTAMP_RANGE[1]:
+        raise BadParameter("expires_at", "expires_at must be a Unix time in seconds (years 2000 to "
+                                         '2100) in a JSON body, e.g. {"expires_at": 1700003600}.')
     return float(value)
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import redis
 
 from pi import contract
+from server.core.pictures import DEFAULT_MAX_PIXELS
 
 from .engine import (
     Plan,
@@ -122,9 +123,11 @@ class TimelapseJobs:
         max_frames: int,
         result_ttl: int = DEFAULT_RESULT_TTL,
         tmp_dir: str | Path | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.client = client
         self.max_frames = max_frames
+        self.max_pixels = max_pixels
         self.result_ttl = result_ttl
         self.tmp_dir = str(tmp_dir) if tmp_dir else None
         self._lock = threading.Lock()
@@ -282,7 +285,7 @@ class TimelapseJobs:
 
         try:
             result = make_timelapse(self.client, plan.options, path, plan=plan,
-                                    progress=progress, cancel=cancel)
+                                    progress=progress, cancel=cancel, max_pixels=self.max_pixels)
             counts = {"frames": result.frames, "skipped_expired": result.skipped_expired,
                       "skipped_unreadable": result.skipped_unreadable,
                       "duration_seconds": f"{result.duration:.3f}"}
