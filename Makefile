@@ -14,6 +14,7 @@ test: setup
 lint: setup
 	@.venv/bin/ruff check pi server tests bench scripts
 	@.venv/bin/mypy
+	@node_modules/.bin/eslint --max-warnings 0 .
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; .venv/bin/python -m bench.$$(basename $$b .py) || exit 1; done

@@ -21,6 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -35,6 +36,8 @@ RUNS = 200
 PAGE = 24
 T0 = 1_700_000_000.0
 CAMERAS = ("garden", "driveway")
+#: The page's ES modules (main.js imports every one of them).
+STATIC_JS = Path(__file__).resolve().parent.parent / "server" / "static" / "js"
 
 
 def fill(client, start: int, stop: int) -> None:
@@ -156,8 +159,8 @@ def bench_first_screen(client, redis_client) -> None:
     ours = thumbs + len(listing.data)
     page = get_ok(client, "/")
     assets = len(page.data) + sum(len(get_ok(client, f"/static/{name}").data) for name in (
-        "vendor/bulma-1.0.4.min.css", "gallery.css", "gallery.js", "timelapse.js", "live.js",
-        "favicon.svg"))
+        "vendor/bulma-1.0.4.min.css", "gallery.css", "live.css", "favicon.svg",
+        *(f"js/{p.name}" for p in sorted(STATIC_JS.glob("*.js")))))
     print(f"   full-size photos, as the reference serves them: {full / 1e6:8.2f} MB "
           f"({full / PAGE / 1e6:.2f} MB each)")
     print(f"   gallery: {PAGE} thumbnails {thumbs / 1e3:.0f} KB + listing JSON "

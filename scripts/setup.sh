@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Create or refresh .venv with everything `make run` and `make test` need, and fetch
-# the gallery's front-end assets from the npm registry. Safe to run again: it only
-# reinstalls when pyproject.toml changed, and only fetches assets that are missing.
+# Create or refresh .venv with everything `make run` and `make test` need, fetch the
+# gallery's front-end assets from the npm registry, and install the JS lint (ESLint, from
+# package-lock.json into node_modules/). Safe to run again: it only reinstalls when
+# pyproject.toml or package-lock.json changed, and only fetches assets that are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,3 +33,15 @@ fi
 
 bash scripts/picamera2_releases.sh
 bash scripts/fetch_assets.sh
+
+# ESLint for `make lint` and scripts/test.sh. npm ci rewrites node_modules/.package-lock.json,
+# so it runs again only when package-lock.json is newer.
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  if ! command -v npm >/dev/null; then
+    echo "error: npm is needed once, to install ESLint (the JS lint) from the npm registry." >&2
+    echo "       Install Node.js (Debian: sudo apt-get install -y npm) and run this again." >&2
+    exit 1
+  fi
+  echo "==> Installing ESLint from the npm registry (package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

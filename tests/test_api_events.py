@@ -1,4 +1,5 @@
-"""GET /api/events: Server-Sent Events from the images stream, resumable by stream id."""
+"""GET /api/events: Server-Sent Events from the images stream, resumable by stream id,
+filtered by the list's own parameters, each image in the list's item shape."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def test_new_images_arrive_with_their_stream_ids(client, r: redis.Redis, app) ->
     start = client.get("/api/images").json["stream_id"]
     first = store_image(r, camera="cam", timestamp=T0, lux=42.0, trigger="motion", thumbnail=False)
     second = store_image(r, camera="cam", timestamp=T0 + 1, thumbnail=False)
-    response = client.get(f"/api/events?since={start}")
+    response = client.get(f"/api/events?stream_id={start}")
     assert response.status_code == 200 and response.mimetype == "text/event-stream"
     assert response.headers["Cache-Control"] == "no-cache"
     events = _events(response)
@@ -51,7 +52,7 @@ def test_new_images_arrive_with_their_stream_ids(client, r: redis.Redis, app) ->
 def test_reconnect_with_last_event_id_misses_nothing(client, r: redis.Redis, app) -> None:
     ids = [store_image(r, camera="cam", timestamp=T0 + i, thumbnail=False) for i in range(4)]
     stream_ids = [e[0].decode() for e in r.xrange(STREAM_KEY)]
-    response = client.get("/api/events?since=0-0", headers={"Last-Event-ID": stream_ids[1]})
+    response = client.get("/api/events?stream_id=0-0", headers={"Last-Event-ID": stream_ids[1]})
     got = [e["data"]["id"] for e in _events(response) if e["event"] == "image"]
     assert got == ids[2:]
 
@@ -72,8 +73,8 @@ def test_a_trimmed_stream_asks_the_page_to_reload(client, r: redis.Redis, app) -
 
 
 def test_bad_stream_position_is_a_400(client) -> None:
-    response = client.get("/api/events?since=yesterday")
-    assert response.status_code == 400 and response.json["error"]["parameter"] == "since"
+    response = client.get("/api/events?stream_id=yesterday")
+    assert response.status_code == 400 and response.json["error"]["parameter"] == "stream_id"
     response = client.get("/api/events", headers={"Last-Event-ID": "x"})
     assert response.json["error"]["parameter"] == "Last-Event-ID"
 
@@ -90,11 +91,6 @@ def test_events_are_filtered_with_the_list_parameters(client, r: redis.Redis, ap
     assert [item["id"] for item in listed] == got
 
 
-def test_a_bad_filter_on_events_is_a_400_naming_it(client) -> None:
-    response = client.get("/api/events?lux_min=bright")
-    assert response.status_code == 400 and response.json["error"]["parameter"] == "lux_min"
-
-
 def test_a_malformed_stream_entry_is_skipped_and_the_next_arrives(client, r: redis.Redis, app) -> None:
     start = client.get("/api/images").json["stream_id"]
     r.xadd(STREAM_KEY, {"id": "not a valid id!", "timestamp": "x"})
@@ -102,3 +98,36 @@ def test_a_malformed_stream_entry_is_skipped_and_the_next_arrives(client, r: red
     got = [e["data"]["id"] for e in _events(client.get(f"/api/events?since={start}"))
            if e["event"] == "image"]
     assert got == [good]
+
+
+def test_events_take_the_lists_filter(client, r: redis.Redis, app) -> None:
+    start = client.get("/api/images").json["stream_id"]
+    dim = store_image(r, camera="door", timestamp=T0, lux=5.0, trigger="motion", thumbnail=False)
+    other_camera = store_image(r, camera="yard", timestamp=T0 + 1, lux=50.0, thumbnail=False)
+    bright = store_image(r, camera="DOOR", timestamp=T0 + 2, lux=50.0, thumbnail=False)
+    late = store_image(r, camera="door", timestamp=T0 + 9000, lux=50.0, thumbnail=False)
+    query = f"camera=door&lux_min=10&until={T0 + 3600:.0f}"
+    events = _events(client.get(f"/api/events?stream_id={start}&{query}"))
+    images = [e["data"] for e in events if e["event"] == "image"]
+    listed = client.get(f"/api/images?{query}&sort=oldest").json["images"]
+    assert [item["id"] for item in images] == [bright] == [item["id"] for item in listed]
+    assert images == listed
+    # The others still move the stream position on, so a reconnect does not read them again.
+    others = [e for e in events if e["event"] == "other"]
+    assert [e["data"]["stream_id"] for e in others] == [e["id"] for e in others]
+    assert len(others) == 3 and {dim, other_camera, late}.isdisjoint(e["data"].get("id") for e in others)
+
+
+def test_an_image_gone_before_it_is_sent_is_not_announced(client, r: redis.Redis, app) -> None:
+    start = client.get("/api/images").json["stream_id"]
+    gone = store_image(r, camera="cam", timestamp=T0, thumbnail=False)
+    kept = store_image(r, camera="cam", timestamp=T0 + 1, thumbnail=False)
+    r.delete(f"image:{gone}")
+    events = [e for e in _events(client.get(f"/api/events?stream_id={start}")) if e["event"] != "hello"]
+    assert [(e["event"], e["data"].get("id")) for e in events] == [("other", None), ("image", kept)]
+
+
+def test_a_bad_filter_is_a_400_naming_it(client) -> None:
+    response = client.get("/api/events?lux_min=bright")
+    assert response.status_code == 400 and response.json["error"]["parameter"] == "lux_min"
+    assert "lux_min=10" in response.json["error"]["message"]

@@ -95,7 +95,7 @@ def test_state_changes_need_the_csrf_token_from_the_page(app, r) -> None:
     assert ok.status_code == 200 and r.ttl(f"image:{image_id}") == -1
 
 
-@pytest.mark.parametrize("path", ["/", "/api/images", "/static/gallery.js", "/healthz",
+@pytest.mark.parametrize("path", ["/", "/api/images", "/static/js/main.js", "/healthz",
                                   "/nope", "/api/images/cam:1-ab12"])
 def test_every_response_has_csp_and_nosniff(client, path: str) -> None:
     response = client.get(path)

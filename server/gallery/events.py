@@ -1,14 +1,17 @@
 """Server-Sent Events of new images, read from the capture daemon's Redis Stream.
 
-Each event's id is its stream id, so a browser that reconnects sends it back as
-Last-Event-ID and gets exactly the entries it missed. When the stream was trimmed past
-that id, a `reset` event tells the page to reload its listing instead.
+GET /api/events takes the list's filter parameters (`server.search.FILTERS`: since, until,
+camera, trigger, lux_min, lux_max) and `stream_id`, the position the list answered with. A
+new image that matches the filter comes as an `image` event whose data is the new picture
+in exactly the shape of an item of `/api/images` (`images.summary`), so the page renders
+both with one card function. Any other entry (outside the filter, or already gone) comes as
+an `other` event, so the page still knows that the store changed.
 
-The stream is filtered on the server with the list's own parameters (`server.search.FILTERS`),
-and each `image` event's data is the new picture in exactly the shape of an item of
-`/api/images` (`images.summary`), so the page renders both with one card function.
 The position to start after comes from Last-Event-ID, else `stream_id`, else a `since`
-written as a stream id (`1700000000000-0`; a plain number there is the time filter).
+written as a stream id (`1700000000000-0`; a plain number there is the time filter). Each
+event's id is its stream id, so a browser that reconnects sends it back as Last-Event-ID
+and gets exactly the entries it missed. When the stream was trimmed past that id, a
+`reset` event tells the page to reload its listing instead.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Iterator
 import redis
 from flask import Response, request, stream_with_context
 
-from pi.contract import KEY_PREFIX, METADATA_FIELDS, STREAM_KEY, ImageRecord, StreamEntry
+from pi.contract import KEY_PREFIX, METADATA_FIELDS, STREAM_KEY, ImageRecord, SearchModuleMissing, StreamEntry
 from server.core.services import get_redis, services
 from server.search import ImageFilter
 from server.search.params import stream_id
@@ -67,8 +70,8 @@ def _items(client: redis.Redis, entries: list[tuple[str, StreamEntry | None]], f
            ) -> list[tuple[str, dict | None]]:
     """Return (stream id, list item or None) per entry; None for entries the filter drops.
 
-    The item is built from the image's hash (one pipelined HMGET for the batch) or, when the
-    hash is already gone, from what the stream entry says.
+    The item is built from the image's hash (one pipelined HMGET for the batch); a picture
+    whose hash is already gone is not announced.
     """
     pipe = client.pipeline(transaction=False)
     wanted = [entry for _, entry in entries if entry is not None]
@@ -83,8 +86,9 @@ def _items(client: redis.Redis, entries: list[tuple[str, StreamEntry | None]], f
         entry = maybe
         values = next(stored)
         fields = {name: value for name, value in zip(METADATA_FIELDS, values) if value is not None}
-        if not fields.get("timestamp"):
-            fields = {k: v for k, v in entry.to_fields().items() if k != "id"}
+        if not fields.get("timestamp"):  # deleted or expired before it was sent
+            out.append((sid, None))
+            continue
         try:
             record = ImageRecord.from_hash(fields)
         except ValueError:
@@ -124,15 +128,18 @@ def stream(flt: ImageFilter, position: str | None) -> Response:
                         last = sid
                         if item is not None:
                             yield _event("image", item, sid)
+                        else:  # outside the filter (or gone): the page still refreshes its counts
+                            yield _event("other", {"stream_id": sid}, sid)
                     quiet_since = time.monotonic()
                 if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
                     yield ": keepalive\n\n"
                     quiet_since = time.monotonic()
-        except (redis.RedisError, OSError) as exc:
+        except (redis.RedisError, OSError, SearchModuleMissing) as exc:
             logger.warning("Event stream stopped: Redis failed (%s); the browser reconnects",
                            type(exc).__name__)
             yield _event("unavailable", {"message": "Redis is unreachable; reconnecting."})
 
+    # The request context stays for the stream: list items carry URLs (url_for).
     response = Response(stream_with_context(generate(last)), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"

@@ -1,0 +1,89 @@
+/*
+ * main.js: the gallery page's one entry module (<script type="module">, no bundler, no
+ * inline script). It wires the sections together and starts them:
+ *
+ *   api.js        apiUrl, csrfFetch, getJson/postJson: the gallery's own API
+ *   dom.js        $, el, svg, icon: DOM building (text only, never markup)
+ *   format.js     times, sizes, lux, durations
+ *   toast.js      notifications and the grid's notice
+ *   state.js      the filter and sort, and the URL that carries them
+ *   filters.js    the filter form
+ *   grid.js       the grid and its one card renderer
+ *   events.js     live arrivals (Server-Sent Events, filtered by the server)
+ *   overview.js   the camera bar and the store panel
+ *   chart.js      the light chart
+ *   detail.js     the detail view
+ *   timelapse.js  the time-lapse dialog
+ *   live.js       the live camera tiles
+ *
+ * Hooks for tests and the browser console, on window.gallery:
+ *   currentFilter()         -> {since, until, camera, trigger, lux_min, lux_max}: the grid's filter
+ *                              (Unix seconds, presets resolved against now; unset values null)
+ *   csrfFetch(url, options) -> fetch() with the page's CSRF token, for POST and DELETE
+ *   apiUrl(path, params)    -> the URL of `path` ("api/stats") under the app's root
+ *   toast(message, kind)    -> a short notification (kind: "info", "success", "danger")
+ *   toLocalInput(ts) / fromLocalInput(text) -> Unix seconds to a datetime-local value and back
+ * and the document event "gallery:filterchange" (detail: currentFilter()) after every change.
+ */
+import { apiUrl, csrfFetch } from "./api.js";
+import { bindDetail, closeDetail, openDetail } from "./detail.js";
+import { afterFilterChange, bindFilters, loadFacets, syncForm } from "./filters.js";
+import { fromLocalInput, toLocalInput } from "./format.js";
+import { drawChart, loadChart } from "./chart.js";
+import { bindGrid, reloadGrid } from "./grid.js";
+import { startLive } from "./live.js";
+import { bindOverview, loadCameras, loadStats, refreshRelativeTimes } from "./overview.js";
+import { currentFilter, readUrl, urlFor } from "./state.js";
+import { startTimelapse } from "./timelapse.js";
+import { placeToasts, toast } from "./toast.js";
+
+function start() {
+  const { imageId, problems } = readUrl();
+  window.history.replaceState({ gallery: true }, "", urlFor(imageId));
+  if (problems.length) {
+    toast("Part of this link's filter was left out: " + problems.join("; ") + ".", "info");
+  }
+  syncForm();
+  bindOverview();
+  bindFilters();
+  bindGrid();
+  bindDetail();
+  document.addEventListener("gallery:filterchange", () => { reloadGrid(); loadChart(); });
+  window.addEventListener("scroll", placeToasts, { passive: true });
+  window.addEventListener("popstate", () => {
+    const before = urlFor(null);
+    const { imageId: id, problems: left } = readUrl();
+    if (left.length) toast("Part of this filter was left out: " + left.join("; ") + ".", "info");
+    if (urlFor(null) !== before) afterFilterChange();
+    else syncForm();
+    if (id) openDetail(id, false);
+    else closeDetail(true);
+  });
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    window.clearTimeout(resizeTimer);
+    resizeTimer = window.setTimeout(drawChart, 150);
+  });
+  window.setInterval(refreshRelativeTimes, 30000);
+  window.setInterval(loadCameras, 20000);
+  window.setInterval(loadStats, 60000);
+  reloadGrid();
+  loadChart();
+  loadStats();
+  loadCameras();
+  loadFacets();
+  if (imageId) openDetail(imageId, false);
+}
+
+window.gallery = {
+  currentFilter: currentFilter,
+  csrfFetch: csrfFetch,
+  apiUrl: apiUrl,
+  toast: toast,
+  toLocalInput: toLocalInput,
+  fromLocalInput: fromLocalInput,
+};
+
+start();
+startTimelapse();
+startLive();
