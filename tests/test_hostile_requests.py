@@ -89,7 +89,7 @@ def test_a_camera_named_underscore_leaves_the_cameras_and_facets_working(client,
 def test_an_expiry_beyond_any_date_is_a_400_naming_expires_at(client, r) -> None:
     ensure_index(r)
     image_id = store_image(r)
-    for value in (2.1e16, 1e300, -5, 4102444801):
+    for value in (2.1e16, 1e300, 4102444801):
         response = client.post(f"/api/images/{image_id}/expire", json={"expires_at": value},
                                headers=client.csrf_headers)
         assert response.status_code == 400, (value, response.data[:300])
