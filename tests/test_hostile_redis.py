@@ -15,6 +15,8 @@ import zlib
 from functools import cache
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pi.contract import ensure_index, image_key, stream_entry
 from tests.factories import make_jpeg, store_image
@@ -292,3 +294,39 @@ def test_the_page_lists_the_good_pictures_beside_every_hostile_case(gallery, pag
     assert "unavailable" not in page.locator("#chart").inner_text()
     assert "months" not in page.locator("body").inner_text()
     page.screenshot(path=str(artifacts_dir / "hostile-hashes.png"))
+
+
+# --- Generated hashes ------------------------------------------------------------------------
+
+_NUMBER_TEXT = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.sampled_from(["inf", "-inf", "nan", "1e308", "1e309", "-0", "0x10", "1_000", "\u00b2", " 12 ", ""]),
+)
+_TEXT = st.text(max_size=40) | st.sampled_from(["_", "-", "a,b", "{x}", "\r\n", "@camera:{x}", "*"])
+_FIELD_VALUES = {
+    "timestamp": _NUMBER_TEXT | st.just(f"{NOW - 30:.3f}"),
+    "lux": _NUMBER_TEXT, "width": _NUMBER_TEXT, "height": _NUMBER_TEXT, "size_bytes": _NUMBER_TEXT,
+    "exposure_time": _NUMBER_TEXT, "analogue_gain": _NUMBER_TEXT, "colour_temperature": _NUMBER_TEXT,
+    "lens_position": _NUMBER_TEXT, "camera": _TEXT, "trigger": _TEXT, "mime_type": _TEXT,
+    "image_data": st.binary(max_size=64) | st.just(b"\xff\xd8\xff"),
+}
+HASHES = st.fixed_dictionaries({}, optional=_FIELD_VALUES).filter(bool)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(fields=HASHES)
+def test_any_hash_a_writer_can_store_breaks_no_route(client, r, fields) -> None:
+    ensure_index(r)
+    for key in r.scan_iter("image:gen:*"):
+        r.delete(key)
+    r.hset(image_key("gen:1"), mapping=fields)
+    for url in ("/api/images", "/api/images?sort=brightest", "/api/images?sort=oldest",
+                "/api/images/gen:1", "/api/images/gen:1/neighbors", "/api/stats", "/api/cameras",
+                "/api/facets", "/api/chart"):
+        ok_json(client, url, allowed=(200, 404))
+    for url in ("/api/images/gen:1/image?download=1", "/api/images/gen:1/thumbnail"):
+        response = client.get(url)
+        assert response.status_code < 500, (url, fields)
+        assert all("\n" not in v and len(v) < 2048 for v in response.headers.values())

@@ -210,3 +210,17 @@ def test_a_trusted_network_may_opt_out_of_the_login_by_name(redis_url) -> None:
     with pytest.raises(SettingsError, match="GALLERY_PASSWORD"):
         create_app({"TESTING": True, "REDIS_URL": redis_url, "GALLERY_HOST": "0.0.0.0",
                     "GALLERY_PASSWORD": None})
+
+
+def test_static_files_are_public_as_the_readme_says_and_pictures_are_not(locked) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start = readme.index("**What is public.**")
+    public = readme[start:readme.index("\n- ", start)]
+    assert "`/healthz`" in public and "`/static/`" in public and "login page" in public
+    client = locked.test_client()
+    assert client.get("/static/gallery.css").status_code == 200
+    assert client.get("/healthz").status_code in (200, 503)
+    for url in ("/api/images", "/api/stats", "/api/images/x:1/image"):
+        assert client.get(url).status_code == 401, url
