@@ -11,8 +11,11 @@ default threads) on a free port, over its own embedded Redis holding a few hundr
 
 It prints the p50 and p99 of both and their ratio (load / baseline, same run), how many of
 the streams were served (200) or refused (503 with Retry-After), and how many list requests
-failed. Bounded: at most ~240 sockets and about two minutes. Run with
-`.venv/bin/python bench/bench_starvation.py` (add `--streams/--idle/--requests` to vary).
+failed. `--server gunicorn` serves the same app with gunicorn's gthread worker instead (one
+process, the same threads and connection limit; gunicorn must be installed by hand, it is
+not a dependency) for the comparison in the README. Bounded: at most ~240 sockets and about
+two minutes. Run with `.venv/bin/python bench/bench_starvation.py` (add `--streams`,
+`--idle`, `--requests` to vary).
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ def main() -> int:
     parser.add_argument("--idle", type=int, default=140)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per list request")
+    parser.add_argument("--server", choices=("waitress", "gunicorn"), default="waitress")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(data_dir=Path(tmp) / "redis",
@@ -127,7 +131,12 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GALLERY_", "LIVE_"))}
         env.update({"REDIS_URL": redis_server.url, "GALLERY_PORT": str(port), "GALLERY_HOST": "127.0.0.1",
                     "GALLERY_SSE_SECONDS": "600", "PYTHONUNBUFFERED": "1"})
-        proc = subprocess.Popen([sys.executable, "-m", "server", "serve"], cwd=ROOT, env=env,
+        command = [sys.executable, "-m", "server", "serve"]
+        if args.server == "gunicorn":
+            command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "1",
+                       "--threads", "64", "--worker-connections", "500", "--timeout", "30",
+                       "--bind", f"127.0.0.1:{port}", "server.app:create_app()"]
+        proc = subprocess.Popen(command, cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_ready(port, proc)
@@ -159,6 +168,7 @@ def main() -> int:
 
     b50, b99 = percentile(base, 50), percentile(base, 99)
     l50, l99 = percentile(loaded, 50), percentile(loaded, 99)
+    print(f"server: {args.server}")
     print(f"list API, nothing open:         p50 {b50 * 1000:7.1f} ms   p99 {b99 * 1000:7.1f} ms   "
           f"failed {base_failed}/{args.requests}")
     print(f"list API, {args.streams} streams + {idle} idle: p50 {l50 * 1000:7.1f} ms   "
