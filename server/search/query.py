@@ -223,6 +223,11 @@ def sortable_range(name: str) -> tuple[float, float]:
     return FINITE
 
 
+def _unbounded(value: float) -> bool:
+    """Tell whether a range end is open (infinite, or the largest finite double)."""
+    return math.isinf(value) or abs(value) >= FINITE[1]
+
+
 class Lister:
     """Lists images in a total order with keyset paging, through a search function.
 
@@ -338,7 +343,7 @@ class Lister:
         sign = -1.0 if level.desc else 1.0  # direction of travel along the field
         back, back_open = (rng.low, rng.low_open) if level.desc else (rng.high, rng.high_open)
         cur, cur_open = (rng.high, rng.high_open) if level.desc else (rng.low, rng.low_open)
-        open_front = math.isinf(cur)
+        open_front = _unbounded(cur)
         key = (parts.without(level.field).text(), level.field, level.desc)
         hint = self.hints.get(key) or self._fallback_hint(level)
         density, anchor = hint.density, hint.anchor
@@ -361,7 +366,7 @@ class Lister:
             if density:
                 width = 2.0 * need / density
             start = cur
-            if math.isinf(cur):
+            if _unbounded(cur):
                 start = anchor if anchor is not None else self._default_anchor(level)
             for _ in range(16):  # shrink a window that holds too many matches...
                 edge, edge_open, last = start + sign * width, False, False
