@@ -195,6 +195,18 @@ def test_every_hostile_case_at_once_leaves_the_list_working(client, r) -> None:
         write(r, image_key(f"bad:{kind}"))
     wait_indexed(r, 3)
     walk_every_route(client, good, hostile)
+    # A time-lapse over all of them: made from what can be decoded, the rest skipped.
+    started = client.post("/api/timelapse", json={"since": "-2h", "until": "now", "fps": 5,
+                                                  "size": "320x180"}, headers=client.csrf_headers)
+    assert started.status_code == 202, started.data[:300]
+    status_url = strict_json(started.data)["status_url"]
+
+    def finished():
+        state = ok_json(client, status_url)
+        return state if state["status"] in ("done", "failed", "cancelled") else None
+    state = wait_until(finished, timeout=60, interval=0.2)
+    assert state["status"] == "done" and state["frames"] >= len(good), state
+    assert state["skipped_unreadable"] >= 2, state  # the bomb and the garbage at least
 
 
 #: Run in a fresh process, so its peak memory is the gallery's alone: ask for the
