@@ -56,7 +56,8 @@ def test_failed_logins_from_one_client_are_slowed_with_a_429_and_retry_after(loc
     refused = login(client, "another guess")
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) >= 1
-    assert "Too many" in refused.get_data(as_text=True)
+    page = refused.get_data(as_text=True)
+    assert "Too many" in page and 'name="password"' in page  # the login form, saying to wait
     # While limited, even the right password waits: guessing can't go on meanwhile.
     assert login(client).status_code == 429
 

@@ -179,7 +179,14 @@ def init_app(app: Flask) -> None:
             messages[413] = ("This request is too large for the gallery (it takes at most 1 MB). "
                              "Fix: send less.")
         message = messages.get(status, f"{exc.name}. Fix: go back to the gallery and try again.")
-        response = error_response(status, exc.name.lower().replace(" ", "_"), message)
+        if status == 429 and request.endpoint == "auth.login" and not wants_json():
+            # The login form again, saying how long to wait, so there is nowhere else to go.
+            response = Response(render_template("login.html", error=message,
+                                                next=request.args.get("next", "")),
+                                mimetype="text/html")
+            response.status_code = 429
+        else:
+            response = error_response(status, exc.name.lower().replace(" ", "_"), message)
         for name, value in exc.get_headers():  # Allow on a 405, Retry-After on a 429
             if name.lower() in ("allow", "retry-after"):
                 response.headers[name] = value
