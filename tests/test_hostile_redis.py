@@ -305,7 +305,13 @@ def test_the_page_lists_the_good_pictures_beside_every_hostile_case(gallery, pag
     page.wait_for_selector("#chart .chart-hit", timeout=10_000)
     assert "unavailable" not in page.locator("#chart").inner_text()
     assert "months" not in page.locator("body").inner_text()
-    page.screenshot(path=str(artifacts_dir / "hostile-hashes.png"))
+    from tests.browser import PHONE, screenshot
+
+    page.goto(f"{gallery.url}/?sort=newest")
+    page.wait_for_selector(".image-card", timeout=10_000)
+    screenshot(page, artifacts_dir / "hostile-hashes.png", {"width": 1440, "height": 900})
+    screenshot(page, artifacts_dir / "hostile-hashes-phone.png", PHONE)
+    assert page.locator(f'.image-card[data-id="{good[0]}"]').is_visible()
 
 
 # --- Generated hashes ------------------------------------------------------------------------
