@@ -444,13 +444,21 @@ def camera_statuses(client: redis.Redis, limit: int | None = None) -> dict[str, 
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.hgetall(camera_key(name))
-    return {name: CameraStatus.from_hash(data) for name, data in zip(names, pipe.execute()) if data}
+    # A key of another type there (redis-cli) is no heartbeat, not a failure of Redis.
+    replies = pipe.execute(raise_on_error=False)
+    return {name: CameraStatus.from_hash(data) for name, data in zip(names, replies)
+            if data and not isinstance(data, Exception)}
 
 
 def camera_names(client: redis.Redis) -> list[str]:
     """Return the cameras that sent a heartbeat in the last CAMERA_FORGET_AFTER seconds."""
-    names = client.zrangebyscore(CAMERAS_KEY, time.time() - CAMERA_FORGET_AFTER, "+inf")
-    return sorted(n.decode() if isinstance(n, bytes) else n for n in names)
+    try:
+        names = client.zrangebyscore(CAMERAS_KEY, time.time() - CAMERA_FORGET_AFTER, "+inf")
+    except redis.ResponseError as exc:
+        if "WRONGTYPE" not in str(exc):
+            raise
+        return []  # another writer put something else there: no registered camera
+    return sorted(n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names)
 
 
 # --- The search index ------------------------------------------------------------------

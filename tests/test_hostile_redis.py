@@ -348,3 +348,30 @@ def test_any_hash_a_writer_can_store_breaks_no_route(client, r, fields) -> None:
         response = client.get(url)
         assert response.status_code < 500, (url, fields)
         assert all("\n" not in v and len(v) < 2048 for v in response.headers.values())
+
+
+# --- Camera heartbeats and the registry ----------------------------------------------------
+
+#: name -> writes a hostile camera registry or heartbeat; the camera bar, facets and live
+#: status must still answer.
+HOSTILE_CAMERAS = {
+    "heartbeat-garbage": lambda r: (r.zadd("cameras", {"door": time.time()}), r.hset("camera:door", mapping={
+        "started_at": "inf", "last_capture": "1e300", "host": "\r\n" * 500, "triggers": "x," * 50_000,
+        "last_id": "../../etc", "interval": "nan"})),
+    "heartbeat-wrong-type": lambda r: (r.zadd("cameras", {"door": time.time()}),
+                                       r.set("camera:door", "not a hash")),
+    "registry-wrong-type": lambda r: r.set("cameras", "not a sorted set"),
+    "registry-odd-names": lambda r: r.zadd("cameras", {"_": time.time(), "a b": time.time(),
+                                                       "x" * 10_000: time.time(), "\r\n": time.time()}),
+    "registry-odd-scores": lambda r: r.zadd("cameras", {"door": float("inf"), "yard": -1e300}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_CAMERAS))
+def test_a_hostile_camera_registry_breaks_no_route(client, r, name) -> None:
+    good = store_good(r)
+    HOSTILE_CAMERAS[name](r)
+    wait_indexed(r, 3)
+    walk_every_route(client, good, [])
+    for url in ("/api/live", "/api/live/door", "/api/live/_"):
+        ok_json(client, url, allowed=(200, 404))
