@@ -375,3 +375,29 @@ def test_a_hostile_camera_registry_breaks_no_route(client, r, name) -> None:
     walk_every_route(client, good, [])
     for url in ("/api/live", "/api/live/door", "/api/live/_"):
         ok_json(client, url, allowed=(200, 404))
+
+
+def test_a_stream_key_of_another_type_leaves_the_list_and_events_working(client, r) -> None:
+    good = store_good(r)
+    r.delete("images:new")
+    r.set("images:new", "not a stream")
+    wait_indexed(r, 3)
+    data = ok_json(client, "/api/images?limit=100")
+    assert set(good) <= {item["id"] for item in data["images"]}
+    # Live updates can't work until the key is fixed: a 503 that says how, like Redis down.
+    response = client.get("/api/events")
+    assert response.status_code == 503, response.data[:300]
+    assert "DEL images:new" in strict_json(response.data)["error"]["message"]
+
+
+def test_a_time_lapse_job_key_of_another_type_or_with_garbage_is_answered(client, r) -> None:
+    r.set("timelapse:0123456789abcdef", "not a hash")
+    r.hset("timelapse:fedcba9876543210", mapping={"status": "done", "frames": "inf", "created_at": "nan",
+                                                  "total": "-1e300", "params": "{not json"})
+    for job in ("0123456789abcdef", "fedcba9876543210"):
+        for url in (f"/api/timelapse/{job}", f"/api/timelapse/{job}/movie.mp4"):
+            response = client.get(url)
+            assert response.status_code < 500, (url, response.data[:300])
+            if response.mimetype == "application/json":
+                strict_json(response.data)
+    ok_json(client, "/api/timelapse/current")

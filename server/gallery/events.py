@@ -40,9 +40,29 @@ RETRY_MS = 3000
 
 
 def latest_id(client: redis.Redis) -> str:
-    """Return the id of the stream's newest entry, or "0-0" when it is empty."""
-    entries = client.xrevrange(STREAM_KEY, count=1)
+    """Return the id of the stream's newest entry, or "0-0" when it is empty (or when
+    another writer put a key of another type there: the list must still answer)."""
+    try:
+        entries = client.xrevrange(STREAM_KEY, count=1)
+    except redis.ResponseError as exc:
+        if "WRONGTYPE" not in str(exc):
+            raise
+        return "0-0"
     return entries[0][0].decode() if entries else "0-0"
+
+
+def _stream_problem(client: redis.Redis) -> Response | None:
+    """Return a 503 naming the fix when the stream's key holds something else, else None."""
+    kind = client.type(STREAM_KEY)
+    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    if kind in ("stream", "none"):
+        return None
+    response = error_response(
+        503, "stream_broken",
+        f"The key {STREAM_KEY} holds a {kind}, not the stream of new pictures, so live updates "
+        f"are off. Fix: delete it (redis-cli DEL {STREAM_KEY}); the capture daemon makes it again.")
+    response.headers["Retry-After"] = "60"
+    return response
 
 
 def _as_tuple(sid: str) -> tuple[int, int]:
@@ -113,6 +133,9 @@ def stream(flt: ImageFilter, position: str | None) -> Response:
     client = get_redis()
     if last is None:
         last = latest_id(client)  # raises (a 503) when Redis is down, before streaming starts
+    problem = _stream_problem(client)
+    if problem is not None:
+        return problem
     settings = services().settings
     lifetime = settings.sse_seconds
     block_ms = max(100, int((settings.redis_timeout - 1.0) * 1000))
