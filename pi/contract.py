@@ -39,6 +39,10 @@ CAMERAS_KEY = "cameras"
 #: A camera silent for this long is dropped from `cameras`.
 CAMERA_FORGET_AFTER = 30 * 86400
 TIMELAPSE_KEY_PREFIX = "timelapse:"
+#: The gallery's login sessions (one key per session, so logout ends it server-side) and
+#: its failed-login rate limits (Flask-Limiter's keys start with this).
+SESSION_KEY_PREFIX = "gallery:session:"
+LOGIN_LIMITS_KEY_PREFIX = "gallery:limits"
 #: Hash of full-size budgets and the minimum age (see "Retention" below and the README).
 BUDGETS_KEY = "retention:budgets"
 #: Per camera: sorted set of the ids of its pictures that still have their full size,
@@ -105,6 +109,11 @@ def camera_key(camera: str) -> str:
 def preview_channel(camera: str) -> str:
     """Return the pub/sub channel that carries a camera's live preview frames."""
     return f"{CAMERA_KEY_PREFIX}{camera}:frame"
+
+
+def session_key(session_id: str) -> str:
+    """Return the key that keeps a gallery login session alive."""
+    return f"{SESSION_KEY_PREFIX}{session_id}"
 
 
 def full_set_key(camera: str) -> str:
@@ -580,13 +589,21 @@ def camera_statuses(client: redis.Redis, limit: int | None = None) -> dict[str, 
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.hgetall(camera_key(name))
-    return {name: CameraStatus.from_hash(data) for name, data in zip(names, pipe.execute()) if data}
+    # A key of another type there (redis-cli) is no heartbeat, not a failure of Redis.
+    replies = pipe.execute(raise_on_error=False)
+    return {name: CameraStatus.from_hash(data) for name, data in zip(names, replies)
+            if data and not isinstance(data, Exception)}
 
 
 def camera_names(client: redis.Redis) -> list[str]:
     """Return the cameras that sent a heartbeat in the last CAMERA_FORGET_AFTER seconds."""
-    names = client.zrangebyscore(CAMERAS_KEY, time.time() - CAMERA_FORGET_AFTER, "+inf")
-    return sorted(n.decode() if isinstance(n, bytes) else n for n in names)
+    try:
+        names = client.zrangebyscore(CAMERAS_KEY, time.time() - CAMERA_FORGET_AFTER, "+inf")
+    except redis.ResponseError as exc:
+        if "WRONGTYPE" not in str(exc):
+            raise
+        return []  # another writer put something else there: no registered camera
+    return sorted(n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names)
 
 
 # --- The search index ------------------------------------------------------------------

@@ -10,6 +10,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
+from server.core.security import MAX_BODY_BYTES
 from server.core.settings import SettingsError, from_env
 
 if TYPE_CHECKING:
@@ -25,13 +26,48 @@ OUTBUF_HIGH_WATERMARK = 64 * 1024
 NOTSENT_LOWAT = 16 * 1024
 
 
-def waitress_options(threads: int) -> dict:
+#: Connections waitress keeps open at once (GALLERY_CONNECTION_LIMIT's default). Idle ones
+#: cost a socket, not a thread: waitress reads requests itself and hands only complete ones
+#: to the worker threads. The old limit (twice the threads) let ~130 idle connections stop
+#: it accepting anything.
+CONNECTION_LIMIT = 500
+#: Seconds a connection may sit idle (no bytes either way, no request running) before
+#: waitress closes it, checked every CLEANUP_INTERVAL seconds. Event streams send a
+#: keep-alive every 15 s and MJPEG every 2 s, so open streams never look idle.
+CHANNEL_TIMEOUT = 30
+CLEANUP_INTERVAL = 10
+#: Waitress answers a bigger body (MAX_BODY_BYTES, the app's limit too) with a 413 before
+#: reading it, and refuses request headers above MAX_HEADER_BYTES.
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def waitress_options(threads: int, connection_limit: int = CONNECTION_LIMIT) -> dict:
     """Return the waitress adjustments the gallery is served with."""
     # channel_request_lookahead=1 lets waitress notice a browser that left mid-response
     # (environ["waitress.client_disconnected"]), so event streams and MJPEG free their thread.
+    # poll() rather than select(): select() can't watch a socket numbered above 1023.
     return {"threads": threads, "outbuf_high_watermark": OUTBUF_HIGH_WATERMARK,
-            "channel_timeout": 120, "channel_request_lookahead": 1,
-            "connection_limit": max(100, threads * 2), "ident": "pi-camera-gallery"}
+            "channel_timeout": CHANNEL_TIMEOUT, "cleanup_interval": CLEANUP_INTERVAL,
+            "channel_request_lookahead": 1, "connection_limit": connection_limit,
+            "asyncore_use_poll": True, "max_request_body_size": MAX_BODY_BYTES,
+            "max_request_header_size": MAX_HEADER_BYTES, "ident": "pi-camera-gallery"}
+
+
+def raise_open_files_limit(connection_limit: int) -> None:
+    """Let this process hold `connection_limit` sockets plus Redis connections and files."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Linux
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connection_limit + 200
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        except (ValueError, OSError):
+            logger.warning("Could not raise the open-files limit to %d (GALLERY_CONNECTION_LIMIT "
+                           "%d needs it); fix: raise ulimit -n", wanted, connection_limit)
 
 
 def socket_options() -> list[tuple[int, int, int]]:
@@ -99,8 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     import waitress
 
     try:
+        settings = services(app).settings
+        raise_open_files_limit(settings.connection_limit)
         server = waitress.create_server(app, host=args.host, port=args.port,
-                                        **waitress_options(args.threads))
+                                        **waitress_options(args.threads, settings.connection_limit))
     except OSError as exc:
         print(bind_error(args.host, args.port, exc), file=sys.stderr, flush=True)
         return 1

@@ -120,8 +120,7 @@ def test_secrets_never_reach_logs_or_pages(redis_url: str, caplog) -> None:
                       "REDIS_URL": f"redis://user:redis-pass-456@127.0.0.1:{port}"})
     client = app.test_client()
     _login(client, "wrong guess 789")
-    _login(client)
-    page = client.get("/", headers={"Accept": "text/html"})
+    page = _login(client)  # sessions live in Redis: with Redis away, the login says so
     assert page.status_code == 503
     body = page.get_data(as_text=True) + client.get("/healthz").get_data(as_text=True)
     for secret in ("redis-pass-456", PASSWORD, "wrong guess 789", "sekrit-key-123"):

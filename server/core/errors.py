@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 from flask import Flask, Response, jsonify, render_template, request
@@ -40,7 +41,8 @@ def image_not_found(image_id: str) -> ApiError:
 
 
 TITLES = {400: "Bad request", 401: "Login required", 403: "Not allowed", 404: "Not found",
-          405: "Method not allowed", 409: "Conflict", 413: "Too large", 500: "Something went wrong",
+          405: "Method not allowed", 409: "Conflict", 413: "Too large", 429: "Too many tries",
+          500: "Something went wrong",
           502: "Redis refused the request", 503: "The gallery cannot reach its images",
           507: "Redis is full"}
 
@@ -136,6 +138,16 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return False
 
 
+def _retry_after(exc: HTTPException) -> int:
+    """Return the seconds a rate-limited client should wait (Flask-Limiter's window)."""
+    limit = getattr(exc, "limit", None)
+    try:
+        reset = getattr(limit, "reset_at", None) if limit is not None else None
+        return max(1, int(reset - time.time())) if reset else 60
+    except (TypeError, ValueError):
+        return 60
+
+
 def _first_line(exc: Exception, limit: int = 160) -> str:
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return text if len(text) <= limit else text[:limit] + "..."
@@ -159,8 +171,34 @@ def init_app(app: Flask) -> None:
             404: "There is nothing at this address. Fix: check the link, or start from the gallery.",
             405: f"This address does not accept {request.method}. Fix: use the gallery's buttons.",
         }
+        if status == 429:
+            wait = _retry_after(exc)
+            messages[429] = (f"Too many failed logins from this address. Fix: wait {wait} s, then "
+                             "try again with the right password.")
+        elif status == 413:
+            messages[413] = ("This request is too large for the gallery (it takes at most 1 MB). "
+                             "Fix: send less.")
         message = messages.get(status, f"{exc.name}. Fix: go back to the gallery and try again.")
-        return error_response(status, exc.name.lower().replace(" ", "_"), message)
+        if status == 429 and request.endpoint == "auth.login" and not wants_json():
+            # The login form again, saying how long to wait, so there is nowhere else to go.
+            response = Response(render_template("login.html", error=message,
+                                                next=request.args.get("next", "")),
+                                mimetype="text/html")
+            response.status_code = 429
+        else:
+            response = error_response(status, exc.name.lower().replace(" ", "_"), message)
+        for name, value in exc.get_headers():  # Allow on a 405, Retry-After on a 429
+            if name.lower() in ("allow", "retry-after"):
+                response.headers[name] = value
+        if status == 429 and "Retry-After" not in response.headers:
+            response.headers["Retry-After"] = str(_retry_after(exc))
+        return response
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError) -> Response:
+        # JSON nested thousands deep: Python's parser gives up (webargs reads bodies with it).
+        return error_response(400, "bad_request", "This request's JSON is nested too deeply. "
+                                                  "Fix: send the flat JSON object the API documents.")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

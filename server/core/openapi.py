@@ -33,12 +33,14 @@ ERROR_DESCRIPTIONS = {
     403: "The request lacks the page's CSRF token (X-CSRF-Token).",
     404: "No such image, job or camera (expired, deleted, or never there).",
     409: "The request conflicts with the current state; `message` says which.",
+    413: "The request's body is over 1 MB; the API's bodies are a few hundred bytes.",
     502: "Redis refused the request; `message` says why and how to fix it.",
-    503: "Redis is unreachable, loading, or lacks the search module; `message` names the fix.",
+    503: "Redis is unreachable, loading, or lacks the search module; or (event streams, live "
+         "video) the gallery's stream budget is spent, with Retry-After. `message` names the fix.",
     507: "Redis is full (maxmemory); `message` names the fixes.",
 }
-#: Every /api/ route may meet these (login, Redis away, Redis refusing, Redis full).
-ALWAYS = (401, 502, 503, 507)
+#: Every /api/ route may meet these (login, a body over 1 MB, Redis away, refusing or full).
+ALWAYS = (401, 413, 502, 503, 507)
 
 
 class ErrorBody(ma.Schema):

@@ -10,6 +10,7 @@ variable; `pi-gallery` turns that into one line and exit status 2.
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import math
 import os
 import secrets
@@ -79,7 +80,18 @@ NUMBERS = (
     # Time-lapse: the longest movie in frames, and seconds a finished movie is kept.
     Number("TIMELAPSE_MAX_FRAMES", 10_000, 1, 1_000_000, integer=True),
     Number("TIMELAPSE_TTL", 3600, 10, 30 * 86400, integer=True),
+    # Safe on a network (README, "Security"). Event streams and MJPEG open at once (0: half
+    # the threads); connections waitress keeps open, idle ones included; decoded pixels of one
+    # picture (thumbnails, time-lapse frames); reverse proxies in front whose X-Forwarded-*
+    # headers are trusted.
+    Number("GALLERY_MAX_STREAMS", 0, 0, 1024, integer=True),
+    Number("GALLERY_CONNECTION_LIMIT", 500, 10, 10_000, integer=True),
+    Number("GALLERY_MAX_PIXELS", 40_000_000, 100_000, 1_000_000_000, integer=True),
+    Number("GALLERY_TRUSTED_PROXIES", 0, 0, 5, integer=True),
 )
+#: Yes/no settings: the session cookie only over HTTPS; no login on purpose beyond loopback.
+FLAGS = ("GALLERY_SECURE_COOKIE", "GALLERY_ALLOW_NO_LOGIN")
+_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 _BY_KEY = {n.key: n for n in NUMBERS}
 
 
@@ -113,6 +125,12 @@ class GallerySettings:
     timelapse_tmpdir: str | None = None
     #: The archive of originals (ARCHIVE_URL and the settings beside it), None without one.
     archive: ArchiveSettings | None = None
+    max_streams: int = 0
+    connection_limit: int = 500
+    max_pixels: int = 40_000_000
+    trusted_proxies: int = 0
+    secure_cookie: bool = False
+    allow_no_login: bool = False
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> GallerySettings:
@@ -136,7 +154,16 @@ class GallerySettings:
             timelapse_max_frames=num("TIMELAPSE_MAX_FRAMES"), timelapse_ttl=num("TIMELAPSE_TTL"),
             timelapse_tmpdir=config.get("TIMELAPSE_TMPDIR") or None,
             archive=config.get("ARCHIVE"),
+            max_streams=num("GALLERY_MAX_STREAMS"), connection_limit=num("GALLERY_CONNECTION_LIMIT"),
+            max_pixels=num("GALLERY_MAX_PIXELS"), trusted_proxies=num("GALLERY_TRUSTED_PROXIES"),
+            secure_cookie=bool(config.get("GALLERY_SECURE_COOKIE")),
+            allow_no_login=bool(config.get("GALLERY_ALLOW_NO_LOGIN")),
         )
+
+    @property
+    def stream_budget(self) -> int:
+        """Event streams and MJPEG streams open at once: GALLERY_MAX_STREAMS, or half the threads."""
+        return self.max_streams or max(1, self.threads // 2)
 
     @property
     def live_viewer_limit(self) -> int:
@@ -162,6 +189,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     # The archive's settings (server/archive/settings.py), read by the gallery too: it serves
     # originals whose full size has left Redis from there. Parsed in finalize().
     config.update({name: value for name, value in env.items() if name.startswith(ARCHIVE_PREFIX)})
+    for flag in FLAGS:
+        config[flag] = _flag(env, flag)
     return config
 
 
@@ -189,10 +218,39 @@ def _archive_settings(config: Mapping[str, Any]) -> ArchiveSettings | None:
     return found
 
 
+def _flag(env: Mapping[str, str], key: str) -> bool:
+    text = (env.get(key) or "").strip().lower()
+    if text not in _YES + _NO:
+        raise SettingsError(f"{key}={text[:20]!r} is not a yes/no value; use 1 or 0.")
+    return text in _YES
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether `host` is reachable only from this machine (127.x, ::1, localhost)."""
+    if host.strip("[]").lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any interface
+
+
+def check_exposure(config: Mapping[str, Any]) -> None:
+    """Refuse a gallery that listens beyond loopback without a password, unless opted out."""
+    host = str(config.get("GALLERY_HOST") or "127.0.0.1")
+    if is_loopback(host) or config.get("GALLERY_PASSWORD") or config.get("GALLERY_ALLOW_NO_LOGIN"):
+        return
+    raise SettingsError(
+        f"GALLERY_HOST={host} lets the network in, but GALLERY_PASSWORD is not set, so anyone "
+        "there could see and delete the pictures. Fix: set GALLERY_PASSWORD, or listen on "
+        "127.0.0.1, or set GALLERY_ALLOW_NO_LOGIN=1 for a trusted network.")
+
+
 def finalize(config: dict[str, Any]) -> tuple[dict[str, Any], GallerySettings]:
     """Check the merged config (environment plus test overrides), fill in a secret key, and
     return it with its typed settings."""
     _check_redis_url(config["REDIS_URL"])
+    check_exposure(config)
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = secrets.token_hex(32)
     config["ARCHIVE"] = _archive_settings(config)

@@ -38,7 +38,7 @@ def list_images(args: dict[str, Any]) -> dict[str, Any]:
     stream_position = events.latest_id(get_redis())
     page = lister().page(flt, order, cursor, limit)
     body: dict[str, Any] = {
-        "images": [images.summary(row.image_id, row.fields) for row in page.rows],
+        "images": images.summaries(page.rows),
         "next_cursor": page.next_cursor.encode() if page.next_cursor else None,
         "sort": sort_name,
         "limit": limit,
@@ -123,8 +123,8 @@ def image_expire(args: dict[str, Any], image_id: str) -> dict[str, Any]:
 def image_neighbors(args: dict[str, Any], image_id: str) -> dict[str, Any]:
     """The previous and next image under a filter and sort (for arrow keys)."""
     flt, order = args["filter"], args["order"]
-    key = images.key_for(image_id)
-    ts, lux = get_redis().hmget(key, [F_TIMESTAMP, F_LUX])
+    with images.image_hash(image_id) as key:
+        ts, lux = get_redis().hmget(key, [F_TIMESTAMP, F_LUX])
     if ts is None:
         raise image_not_found(image_id)
     fields = {F_TIMESTAMP: ts.decode()}
@@ -139,7 +139,8 @@ def image_neighbors(args: dict[str, Any], image_id: str) -> dict[str, Any]:
         lst = lister()
         for name, direction in (("next", order), ("previous", order.reversed())):
             rows = lst.after(lst.base_parts(flt, direction), direction, cursor, 1)
-            out[name] = images.summary(rows[0].image_id, rows[0].fields) if rows else None
+            found = images.summaries(rows)
+            out[name] = found[0] if found else None
     return out
 
 

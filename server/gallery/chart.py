@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pi.contract import F_LUX, F_TIMESTAMP
+from pi.contract import F_LUX, F_TIMESTAMP, NUMBER_RANGES
 from server.core.services import services
 from server.search import SORTS, ImageFilter, filter_parts
 from server.search.query import EXACT_DIALECT
@@ -28,7 +28,9 @@ def bucket_seconds(span: float, buckets: int) -> int:
 
 def chart_args(flt: ImageFilter, step: int, max_buckets: int, timeout_ms: int) -> list:
     """Return FT.AGGREGATE arguments for avg/min/max lux per time bucket."""
-    parts = filter_parts(flt).narrow(F_LUX).narrow(F_TIMESTAMP)
+    # Plausible values only: a lux or timestamp written as inf or 1e20 by redis-cli would
+    # make a bucket no axis can draw.
+    parts = filter_parts(flt.plausible()).narrow(F_LUX, *NUMBER_RANGES[F_LUX]).narrow(F_TIMESTAMP)
     return [
         parts.text(),
         "TIMEOUT", timeout_ms,
@@ -48,8 +50,8 @@ def chart(flt: ImageFilter, wanted: int) -> dict[str, Any]:
     since, until = flt.since, flt.until
     if since is None or until is None:
         lst = lister()
-        oldest = lst.first(flt, SORTS["oldest"])
-        newest = lst.first(flt, SORTS["newest"])
+        oldest = lst.first(flt.plausible(), SORTS["oldest"])
+        newest = lst.first(flt.plausible(), SORTS["newest"])
         if oldest is None or newest is None:
             return {"bucket_seconds": None, "since": since, "until": until, "buckets": []}
         since = oldest.number(F_TIMESTAMP) if since is None else since

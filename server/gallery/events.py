@@ -16,7 +16,6 @@ and gets exactly the entries it missed. When the stream was trimmed past that id
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -25,7 +24,10 @@ import redis
 from flask import Response, request, stream_with_context
 
 from pi.contract import KEY_PREFIX, METADATA_FIELDS, STREAM_KEY, ImageRecord, SearchModuleMissing, StreamEntry
+from server.core.errors import error_response
+from server.core.jsonsafe import dumps
 from server.core.services import get_redis, services
+from server.core.streams import RETRY_AFTER, stream_budget
 from server.search import ImageFilter
 from server.search.params import stream_id
 
@@ -38,9 +40,29 @@ RETRY_MS = 3000
 
 
 def latest_id(client: redis.Redis) -> str:
-    """Return the id of the stream's newest entry, or "0-0" when it is empty."""
-    entries = client.xrevrange(STREAM_KEY, count=1)
+    """Return the id of the stream's newest entry, or "0-0" when it is empty (or when
+    another writer put a key of another type there: the list must still answer)."""
+    try:
+        entries = client.xrevrange(STREAM_KEY, count=1)
+    except redis.ResponseError as exc:
+        if "WRONGTYPE" not in str(exc):
+            raise
+        return "0-0"
     return entries[0][0].decode() if entries else "0-0"
+
+
+def _stream_problem(client: redis.Redis) -> Response | None:
+    """Return a 503 naming the fix when the stream's key holds something else, else None."""
+    kind = client.type(STREAM_KEY)
+    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    if kind in ("stream", "none"):
+        return None
+    response = error_response(
+        503, "stream_broken",
+        f"The key {STREAM_KEY} holds a {kind}, not the stream of new pictures, so live updates "
+        f"are off. Fix: delete it (redis-cli DEL {STREAM_KEY}); the capture daemon makes it again.")
+    response.headers["Retry-After"] = "60"
+    return response
 
 
 def _as_tuple(sid: str) -> tuple[int, int]:
@@ -63,7 +85,7 @@ def _trimmed_past(client: redis.Redis, last: str) -> bool:
 
 def _event(kind: str, data: dict, event_id: str | None = None) -> str:
     head = f"id: {event_id}\n" if event_id else ""
-    return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+    return f"{head}event: {kind}\ndata: {dumps(data, separators=(',', ':'))}\n\n"
 
 
 def _items(client: redis.Redis, entries: list[tuple[str, StreamEntry | None]], flt: ImageFilter
@@ -77,7 +99,10 @@ def _items(client: redis.Redis, entries: list[tuple[str, StreamEntry | None]], f
     wanted = [entry for _, entry in entries if entry is not None]
     for entry in wanted:
         pipe.hmget(KEY_PREFIX + entry.image_id, list(METADATA_FIELDS))
-    stored = iter(pipe.execute() if wanted else [])
+    # A key of another type under image: (redis-cli) reads as gone, not as Redis failing:
+    # failing would end the stream before `last` moves on, and the browser would reconnect
+    # to the same entry for ever.
+    stored = iter(pipe.execute(raise_on_error=False) if wanted else [])
     out: list[tuple[str, dict | None]] = []
     for sid, maybe in entries:
         if maybe is None:
@@ -85,6 +110,9 @@ def _items(client: redis.Redis, entries: list[tuple[str, StreamEntry | None]], f
             continue
         entry = maybe
         values = next(stored)
+        if isinstance(values, Exception):
+            out.append((sid, None))
+            continue
         fields = {name: value for name, value in zip(METADATA_FIELDS, values) if value is not None}
         if not fields.get("timestamp"):  # deleted or expired before it was sent
             out.append((sid, None))
@@ -105,6 +133,9 @@ def stream(flt: ImageFilter, position: str | None) -> Response:
     client = get_redis()
     if last is None:
         last = latest_id(client)  # raises (a 503) when Redis is down, before streaming starts
+    problem = _stream_problem(client)
+    if problem is not None:
+        return problem
     settings = services().settings
     lifetime = settings.sse_seconds
     block_ms = max(100, int((settings.redis_timeout - 1.0) * 1000))
@@ -139,8 +170,18 @@ def stream(flt: ImageFilter, position: str | None) -> Response:
                            type(exc).__name__)
             yield _event("unavailable", {"message": "Redis is unreachable; reconnecting."})
 
+    budget = stream_budget()
+    if not budget.take():
+        response = error_response(
+            503, "too_many_streams",
+            f"This gallery already serves {budget.limit} live streams (event streams and live "
+            f"video together), its limit, so live updates pause; the page retries in a moment. "
+            "Fix: close other gallery tabs, or raise GALLERY_MAX_STREAMS with GALLERY_THREADS.")
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        return response
     # The request context stays for the stream: list items carry URLs (url_for).
     response = Response(stream_with_context(generate(last)), mimetype="text/event-stream")
+    response.call_on_close(budget.give_back)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -5,15 +5,17 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis
 from flask import Response, request, url_for
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
 from pi.contract import (
     BINARY_FIELDS,
@@ -24,10 +26,13 @@ from pi.contract import (
     F_TIMESTAMP,
     METADATA_FIELDS,
     ImageRecord,
+    MalformedImage,
     image_key,
     is_valid_image_id,
+    parse_timestamp,
 )
-from server.core.errors import image_not_found, is_out_of_memory
+from server.core.errors import ApiError, image_not_found, is_out_of_memory
+from server.core.pictures import open_capped
 from server.core.services import get_redis, services
 
 logger = logging.getLogger(__name__)
@@ -72,6 +77,42 @@ def key_for(image_id: str) -> str:
     return image_key(image_id)
 
 
+@contextmanager
+def image_hash(image_id: str) -> Iterator[str]:
+    """Yield the image's key; a key of another type there (redis-cli) is a 404, not a 502."""
+    key = key_for(image_id)
+    try:
+        yield key
+    except redis.ResponseError as exc:
+        if "WRONGTYPE" not in str(exc):
+            raise
+        raise image_not_found(image_id) from None
+
+
+def damaged(image_id: str, problem: MalformedImage) -> ApiError:
+    """Return the 404 for a hash whose data can't be read as a picture."""
+    return ApiError(404, "image_damaged",
+                    f"The data stored for this image is damaged ({problem}), so it is left out of "
+                    "the gallery. Fix: delete the key or write a valid timestamp (Unix seconds).")
+
+
+#: Ids already logged as left out of a listing (bounded; a log line per id, not per request).
+_LEFT_OUT: set[str] = set()
+
+
+def summaries(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """Return the summaries of search rows, leaving out (and logging once) damaged hashes."""
+    out = []
+    for row in rows:
+        try:
+            out.append(summary(row.image_id, row.fields))
+        except MalformedImage as exc:
+            if row.image_id not in _LEFT_OUT and len(_LEFT_OUT) < 10_000:
+                _LEFT_OUT.add(row.image_id)
+                logger.warning("Image %s is left out of listings: %s", row.image_id[:80], exc)
+    return out
+
+
 def summary(image_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Return the JSON shape of an image's metadata, with the URLs that serve it."""
     record = ImageRecord.from_hash(fields)
@@ -98,19 +139,29 @@ def summary(image_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def download_name(camera: str | None, timestamp: float, ext: str) -> str:
-    """Return a file name that sorts by time, e.g. `garden_2024-05-01_12-30-05_UTC.jpg`."""
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def download_name(camera: str | None, timestamp: float | None, ext: str) -> str:
+    """Return a file name that sorts by time, e.g. `garden_2024-05-01_12-30-05_UTC.jpg`.
+
+    The camera part keeps only letters, digits, '_' and '-' (at most 32): a camera field
+    written by anyone can't put a line break or a megabyte into the header.
+    """
+    name = _UNSAFE_NAME.sub("-", camera or "").strip("-")[:32] or "image"
+    if timestamp is None or not math.isfinite(timestamp):
+        return f"{name}.{ext}"
     when = datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d_%H-%M-%S")
-    return f"{camera or 'image'}_{when}_UTC.{ext}"
+    return f"{name}_{when}_UTC.{ext}"
 
 
 def detail(image_id: str) -> dict[str, Any]:
     """Return every metadata field of an image, its TTL and whether it has a thumbnail."""
-    key = key_for(image_id)
     client = get_redis()
-    pipe = client.pipeline(transaction=False)
-    pipe.hkeys(key).pttl(key).hstrlen(key, F_IMAGE_DATA).hstrlen(key, F_THUMBNAIL)
-    names, pttl, data_len, thumb_len = pipe.execute()
+    with image_hash(image_id) as key:
+        pipe = client.pipeline(transaction=False)
+        pipe.hkeys(key).pttl(key).hstrlen(key, F_IMAGE_DATA).hstrlen(key, F_THUMBNAIL)
+        names, pttl, data_len, thumb_len = pipe.execute()
     if pttl == -2 or not names:
         raise image_not_found(image_id)
     names = [n.decode() if isinstance(n, bytes) else n for n in names]
@@ -119,12 +170,15 @@ def detail(image_id: str) -> dict[str, Any]:
     raw = {n: v.decode("utf-8", "replace") for n, v in zip(text_names, values) if v is not None}
     if F_TIMESTAMP not in raw:
         raise image_not_found(image_id)
-    out = summary(image_id, raw)
+    try:
+        out = summary(image_id, raw)
+    except MalformedImage as exc:
+        raise damaged(image_id, exc) from None
     if out["size_bytes"] is None:
         out["size_bytes"] = data_len
     known = [n for n in METADATA_FIELDS if n in raw]
     # A list, so the contract's field order survives JSON (objects are sorted by key).
-    out["fields"] = [[n, raw[n]] for n in known + sorted(set(raw) - set(known))]
+    out["fields"] = [[n[:256], raw[n][:256]] for n in known + sorted(set(raw) - set(known))[:200]]
     out["kept"] = pttl == -1
     out["ttl_seconds"] = None if pttl < 0 else pttl / 1000
     out["expires_at"] = None if pttl < 0 else round(time.time() + pttl / 1000, 3)
@@ -161,12 +215,12 @@ def _archive_detail(image_id: str, fields: Mapping[str, str], has_image: bool) -
 
 def original(image_id: str, download: bool) -> Response:
     """Serve the full image, answering If-None-Match with 304 before reading the bytes."""
-    key = key_for(image_id)
     client = get_redis()
-    size, mime, camera, timestamp = (
-        client.pipeline(transaction=False).hstrlen(key, F_IMAGE_DATA)
-        .hget(key, F_MIME_TYPE).hget(key, F_CAMERA).hget(key, F_TIMESTAMP).execute()
-    )
+    with image_hash(image_id) as key:
+        size, mime, camera, timestamp = (
+            client.pipeline(transaction=False).hstrlen(key, F_IMAGE_DATA)
+            .hget(key, F_MIME_TYPE).hget(key, F_CAMERA).hget(key, F_TIMESTAMP).execute()
+        )
     # Full size gone from Redis but archived: serve the archive's copy (before any fallback).
     served = None if size else _from_archive(image_id, download)
     if served is not None:
@@ -180,24 +234,22 @@ def original(image_id: str, download: bool) -> Response:
     data = client.hget(key, F_IMAGE_DATA)
     if data is None:
         raise image_not_found(image_id)
-    mime_text = mime.decode() if mime else "image/jpeg"
+    mime_text = mime.decode("utf-8", "replace") if mime else "image/jpeg"
     safe = mime_text if mime_text in SAFE_MIME_TYPES else "application/octet-stream"
     response = _cached(Response(data, mimetype=safe), etag)
     if download or safe == "application/octet-stream":
-        try:
-            ts = float(timestamp)
-        except (TypeError, ValueError):
-            ts = 0.0
-        name = download_name(camera.decode() if camera else None, ts, SAFE_MIME_TYPES.get(safe, "bin"))
+        ts = parse_timestamp(timestamp.decode("utf-8", "replace")) if timestamp else None
+        name = download_name(camera[:256].decode("utf-8", "replace") if camera else None, ts,
+                             SAFE_MIME_TYPES.get(safe, "bin"))
         response.headers.set("Content-Disposition", "attachment", filename=name)
     return response
 
 
 def thumbnail(image_id: str) -> Response:
     """Serve the thumbnail; for hashes without one (the reference's), make it and cache it."""
-    key = key_for(image_id)
     client = get_redis()
-    size = client.hstrlen(key, F_THUMBNAIL)
+    with image_hash(image_id) as key:
+        size = client.hstrlen(key, F_THUMBNAIL)
     if size:
         etag = f"t-{image_id}-{size}"
         not_modified = _not_modified(etag)
@@ -210,7 +262,8 @@ def thumbnail(image_id: str) -> Response:
     if not data:
         raise image_not_found(image_id)
     try:
-        thumb = make_thumbnail(data, services().settings.thumbnail_width)
+        settings = services().settings
+        thumb = make_thumbnail(data, settings.thumbnail_width, settings.max_pixels)
     except Exception as exc:  # Pillow raises many types for undecodable or hostile data
         logger.warning("Cannot make a thumbnail for %s: %s", image_id, type(exc).__name__)
         response = Response(PLACEHOLDER.read_bytes(), mimetype="image/svg+xml")
@@ -240,12 +293,13 @@ def _warn_full_once(image_id: str) -> None:
                        "delete pictures", image_id)
 
 
-def make_thumbnail(data: bytes, width: int) -> bytes:
-    """Return a JPEG at most `width` wide, decoding a JPEG at reduced size with draft()."""
-    with Image.open(io.BytesIO(data)) as img:
-        w, h = img.size
-        target = (width, max(1, round(width * h / w)))
-        img.draft("RGB", target)
+def make_thumbnail(data: bytes, width: int, max_pixels: int) -> bytes:
+    """Return a JPEG at most `width` wide, decoding a JPEG at reduced size with draft().
+
+    A picture that would still decode to more than `max_pixels` raises PictureTooLarge
+    before any pixel is decoded.
+    """
+    with open_capped(data, max_pixels, draft=lambda w, h: (width, max(1, round(width * h / w)))) as img:
         small = ImageOps.exif_transpose(img.convert("RGB"))
         small.thumbnail((width, width * 4))
         buf = io.BytesIO()
@@ -270,8 +324,10 @@ def delete(image_id: str) -> None:
 
 def keep(image_id: str) -> float | None:
     """Remove the image's TTL (PERSIST); return when it would have expired, None if it never did."""
-    key = key_for(image_id)
-    pttl, _ = get_redis().pipeline(transaction=True).pttl(key).persist(key).execute()
+    with image_hash(image_id) as key:
+        if get_redis().type(key) not in (b"hash", "hash", b"none", "none"):
+            raise image_not_found(image_id)
+        pttl, _ = get_redis().pipeline(transaction=True).pttl(key).persist(key).execute()
     if pttl == -2:
         raise image_not_found(image_id)
     return None if pttl < 0 else round(time.time() + pttl / 1000, 3)
@@ -285,6 +341,7 @@ def expire_at(image_id: str, when: float) -> float:
     """Give a kept image its TTL back (undo of keep); return the expiry actually set."""
     key = key_for(image_id)
     when = max(when, time.time() + MIN_UNDO_SECONDS)
-    if not get_redis().pexpireat(key, math.ceil(when * 1000)):
+    client = get_redis()
+    if client.type(key) not in (b"hash", "hash") or not client.pexpireat(key, math.ceil(when * 1000)):
         raise image_not_found(image_id)
     return round(when, 3)

@@ -148,9 +148,14 @@ class DownloadQuery(_Query):
 def _expires_at(value: Any) -> float:
     import math
 
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise BadParameter("expires_at", "expires_at must be a Unix time in seconds in a JSON body, "
-                                         'e.g. {"expires_at": 1700003600}.')
+    from pi.contract import TIMESTAMP_RANGE
+
+    # A time in the past is fine (the expiry is never sooner than 10 s from now); one after
+    # 2100 would overflow Redis's PEXPIREAT.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or value > TIMESTAMP_RANGE[1]:
+        raise BadParameter("expires_at", "expires_at must be a Unix time in seconds (before the "
+                                         'year 2100) in a JSON body, e.g. {"expires_at": 1700003600}.')
     return float(value)
 
 

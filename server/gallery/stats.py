@@ -27,7 +27,7 @@ MAX_CAMERAS = 100
 
 
 def _edge(order_name: str) -> dict[str, Any] | None:
-    row = lister().first(ImageFilter(), SORTS[order_name])
+    row = lister().first(ImageFilter().plausible(), SORTS[order_name])
     if row is None:
         return None
     return {"id": row.image_id, "timestamp": row.number(F_TIMESTAMP), "camera": row.fields.get(F_CAMERA)}
@@ -64,7 +64,7 @@ def cameras() -> list[dict[str, Any]]:
         status = statuses.get(name)
         newest = None
         if CAMERA_NAME_RE.match(name):
-            newest = lister().first(ImageFilter(camera=name), SORTS["newest"])
+            newest = lister().first(ImageFilter(camera=name).plausible(), SORTS["newest"])
         last = max(filter(None, [status.last_capture if status else None,
                                  newest.number(F_TIMESTAMP) if newest else None]), default=None)
         out.append({

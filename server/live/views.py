@@ -23,6 +23,7 @@ from marshmallow import fields
 from pi.contract import CAMERA_NAME_RE
 from server.core.errors import error_response
 from server.core.openapi import Blueprint
+from server.core.streams import RETRY_AFTER, stream_budget
 
 from . import get_hub
 from .hub import Frame, LiveHub, TooManyViewers, Viewer
@@ -131,16 +132,29 @@ def stream(camera: str) -> Response:
     problem = _camera_problem(hub, camera)
     if problem is not None:
         return problem
+    budget = stream_budget()  # shared with the event streams: each holds a server thread
+    if not budget.take():
+        response = _error(503, "too_many_streams",
+                          f"This gallery already serves {budget.limit} live streams (video and "
+                          "event streams together), its limit. Close a live view elsewhere, or "
+                          "raise GALLERY_MAX_STREAMS together with GALLERY_THREADS.")
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        return response
     try:
         viewer = hub.open(camera)
     except TooManyViewers:
+        budget.give_back()
         return _error(503, "too_many_viewers",
                       f"This gallery already serves {hub.max_viewers} live streams, its limit. "
                       "Close a live view elsewhere, or raise LIVE_MAX_VIEWERS together with the "
                       "server's thread count.")
+    except BaseException:
+        budget.give_back()
+        raise
     body = MjpegStream(viewer, hub.offline_after,
                        request.environ.get("waitress.client_disconnected"))
     response = Response(body, mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+    response.call_on_close(budget.give_back)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: don't buffer the stream
     return response

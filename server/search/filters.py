@@ -9,10 +9,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from pi.contract import CAMERA_NAME_RE, F_CAMERA, F_LUX, F_TIMESTAMP, F_TRIGGER, ImageRecord
+from pi.contract import (
+    CAMERA_NAME_RE,
+    F_CAMERA,
+    F_LUX,
+    F_TIMESTAMP,
+    F_TRIGGER,
+    TIMESTAMP_RANGE,
+    ImageRecord,
+)
 
 from .parts import QueryParts
 
@@ -46,6 +54,15 @@ class ImageFilter:
     trigger: str | None = None
     lux_min: float | None = None
     lux_max: float | None = None
+
+    def plausible(self) -> ImageFilter:
+        """Return this filter within the times a camera can have taken a picture (the
+        contract's TIMESTAMP_RANGE), for the gallery's edges: its oldest and newest picture,
+        a camera's last capture, the chart's span. A timestamp in milliseconds or 1e300
+        written by redis-cli then can't stretch them to the year 58000."""
+        low, high = TIMESTAMP_RANGE
+        return replace(self, since=max(self.since if self.since is not None else low, low),
+                       until=min(self.until if self.until is not None else high, high))
 
     def is_empty(self) -> bool:
         """Tell whether nothing is filtered."""

@@ -42,7 +42,8 @@ def parse_int(args: Mapping[str, str], name: str, default: int, low: int, high: 
     text = (args.get(name) or "").strip()
     if not text:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    # isascii: '²' and other Unicode digits pass isdigit() but not int().
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise BadParameter(name, f"{name} must be a whole number from {low} to {high}; "
                                  f"got {shown(text)}.")
     return int(text)
@@ -53,6 +54,8 @@ def stream_id(text: str | None, name: str) -> str | None:
     text = (text or "").strip()
     if not text:
         return None
-    if not STREAM_ID_RE.match(text):
+    # Redis stream ids are two unsigned 64-bit numbers: a bigger one would pass the pattern,
+    # then fail in Redis as "unreachable" and make the browser reconnect for ever.
+    if not STREAM_ID_RE.match(text) or any(int(part) >= 2**64 for part in text.split("-")):
         raise BadParameter(name, f"{name} must be a stream id like 1700000000000-0; got {shown(text)}.")
     return text

@@ -20,7 +20,11 @@ def format_number(value: float) -> str:
     return repr(float(value))
 
 
-_TAG_SPECIAL = re.compile(r"([^A-Za-z0-9_])")
+#: RediSearch's rule for tag values: every ASCII punctuation mark and blank is escaped with a
+#: backslash. That includes '_' (a lone `{_}` is a syntax error) and leaves letters outside
+#: ASCII alone (escaped, they no longer match). A ',' is the TAG separator: "a,b" is stored
+#: as the two tags a and b, so no query matches it whole.
+_TAG_SPECIAL = re.compile(r"([\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f])")
 
 
 def escape_tag(value: str) -> str:

@@ -121,7 +121,7 @@ class Cursor:
             raise ValueError("bad value or id")
         shared = None
         if parts[-1]:
-            if not parts[-1].isdigit() or int(parts[-1]) > depth:
+            if not (parts[-1].isascii() and parts[-1].isdigit()) or int(parts[-1]) > depth:
                 raise ValueError("bad shared depth")
             shared = int(parts[-1])
         return cls(values, parts[depth], shared)
@@ -209,6 +209,25 @@ MAX_HINTS = 512
 MAX_WINDOWS = 48
 
 
+#: The finite doubles: a range on a sort field that leaves out +inf and -inf.
+FINITE = (-1.7976931348623157e308, 1.7976931348623157e308)
+
+
+def sortable_range(name: str) -> tuple[float, float]:
+    """Return the values of a sort field that have a place in its order: finite ones.
+
+    An `inf` written by redis-cli reads as unknown (pi.contract), like a missing field, and a
+    cursor can't step past it. Finite values outside the contract's plausible range (a
+    timestamp in milliseconds) are still found, and left out of the answer by the reader.
+    """
+    return FINITE
+
+
+def _unbounded(value: float) -> bool:
+    """Tell whether a range end is open (infinite, or the largest finite double)."""
+    return math.isinf(value) or abs(value) >= FINITE[1]
+
+
 class Lister:
     """Lists images in a total order with keyset paging, through a search function.
 
@@ -229,13 +248,15 @@ class Lister:
         self.window_cap = window_cap
 
     def base_parts(self, flt: ImageFilter, order: Order) -> QueryParts:
-        """Return the filter's parts, plus a full range on each sort field.
+        """Return the filter's parts, plus the plausible range of each sort field.
 
-        The range leaves out hashes without the field (they have no place in the order).
+        The range leaves out hashes without the field, or with an infinite value (they have
+        no place in the order).
         """
         parts = filter_parts(flt)
         for level in order.levels:
-            parts.narrow(level.field)
+            low, high = sortable_range(level.field)
+            parts.narrow(level.field, low, high)
         return parts
 
     def page(self, flt: ImageFilter, order: Order, cursor: Cursor | None, limit: int) -> Page:
@@ -322,7 +343,7 @@ class Lister:
         sign = -1.0 if level.desc else 1.0  # direction of travel along the field
         back, back_open = (rng.low, rng.low_open) if level.desc else (rng.high, rng.high_open)
         cur, cur_open = (rng.high, rng.high_open) if level.desc else (rng.low, rng.low_open)
-        open_front = math.isinf(cur)
+        open_front = _unbounded(cur)
         key = (parts.without(level.field).text(), level.field, level.desc)
         hint = self.hints.get(key) or self._fallback_hint(level)
         density, anchor = hint.density, hint.anchor
@@ -345,7 +366,7 @@ class Lister:
             if density:
                 width = 2.0 * need / density
             start = cur
-            if math.isinf(cur):
+            if _unbounded(cur):
                 start = anchor if anchor is not None else self._default_anchor(level)
             for _ in range(16):  # shrink a window that holds too many matches...
                 edge, edge_open, last = start + sign * width, False, False

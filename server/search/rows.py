@@ -71,8 +71,15 @@ def _text(value) -> str:
 
 
 def _maybe_rounded(text: str) -> bool:
+    # 12 significant digits, or fewer once trailing zeros are dropped: 1795964794.296 prints
+    # as 1795964794.3, and .996 as 1795964795. At 1e9 and above (every timestamp) fewer than
+    # three decimals survive, so such values are always read again from the hash.
     digits = text.split("e")[0].split("E")[0].lstrip("-").replace(".", "").lstrip("0")
-    return len(digits) >= 12
+    try:
+        large = abs(float(text)) >= 1e9
+    except ValueError:
+        large = False
+    return len(digits) >= 12 or large
 
 
 def _make_exact(client: redis.Redis, rows: list[Row], skip: str | None) -> None:

@@ -11,7 +11,6 @@ whatever the number of frames.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import threading
@@ -29,6 +28,7 @@ from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from pi import contract
 from server.archive.originals import read_original
+from server.core.pictures import DEFAULT_MAX_PIXELS, open_capped
 from server.search import SORTS, ImageFilter, Lister, Row, run_search, tag_values
 
 if TYPE_CHECKING:
@@ -171,7 +171,19 @@ def is_relative_time(text: str) -> bool:
 
 def parse_time(text: str | float | int, parameter: str, now: float | None = None) -> float:
     """Return unix seconds for an ISO 8601 time, unix seconds, `now`, `today`, `yesterday`
-    or a relative time like `-1h`, `-30m`, `-2d` or `-1h30m`. Naive ISO times are local."""
+    or a relative time like `-1h`, `-30m`, `-2d` or `-1h30m`. Naive ISO times are local.
+
+    A time outside 1970 to 2100 (the year 1, 1e300) is refused as a bad time, naming it."""
+    try:
+        when = _parse_time(text, parameter, now)
+    except (OverflowError, OSError):
+        raise _bad_time(text, parameter) from None
+    if not 0 <= when <= contract.TIMESTAMP_RANGE[1]:
+        raise _bad_time(text, parameter)
+    return when
+
+
+def _parse_time(text: str | float | int, parameter: str, now: float | None) -> float:
     now_dt = (datetime.now() if now is None else datetime.fromtimestamp(now)).astimezone()
     if isinstance(text, bool):
         raise _bad_time(text, parameter)
@@ -197,11 +209,11 @@ def parse_time(text: str | float | int, parameter: str, now: float | None = None
         pass
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.astimezone()  # a naive time means this machine's local time
+        return parsed.timestamp()
+    except ValueError:  # not ISO 8601, or a date no clock can hold (the year 1 in a local zone)
         raise _bad_time(text, parameter) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.astimezone()  # a naive time means this machine's local time
-    return parsed.timestamp()
 
 
 def _from_number(number: float, text: object, parameter: str) -> float:
@@ -214,8 +226,9 @@ def _from_number(number: float, text: object, parameter: str) -> float:
 def _bad_time(text: object, parameter: str) -> TimelapseInputError:
     return TimelapseInputError(
         "bad_time",
-        f"{text!r} is not a time for {parameter}: use ISO 8601 (2025-06-01T08:00 or with Z or "
-        "+01:00), unix seconds, now, today, yesterday, or a relative time like -1h or -2d.",
+        f"{str(text)[:40]!r} is not a time for {parameter}: use ISO 8601 (2025-06-01T08:00 or "
+        "with Z or +01:00), unix seconds, now, today, yesterday, or a relative time like -1h or "
+        "-2d, between the years 1970 and 2100.",
         parameter,
     )
 
@@ -331,10 +344,14 @@ def _frame_ref(row: Row) -> FrameRef:
 # --- Pictures --------------------------------------------------------------------------
 
 
-def render_frame(data: bytes, width: int, height: int, caption: str | None = None) -> Image.Image:
-    """Decode a picture at reduced size and fit it into a width x height RGB frame."""
-    with Image.open(io.BytesIO(data)) as img:
-        img.draft("RGB", (width, height))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
+def render_frame(data: bytes, width: int, height: int, caption: str | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode a picture at reduced size and fit it into a width x height RGB frame.
+
+    A picture that would decode to more than `max_pixels` raises PictureTooLarge (a
+    ValueError) before decoding, so a decompression bomb is skipped as unreadable.
+    """
+    with open_capped(data, max_pixels, draft=lambda *_: (width, height)) as img:
         scale = min(width / img.width, height / img.height)
         fit = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
         picture = img.convert("RGB")
@@ -420,6 +437,7 @@ def make_timelapse(
     cancel: threading.Event | None = None,
     page_size: int = PAGE_SIZE,
     archive: Backend | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> TimelapseResult:
     """Write the time-lapse for `options` to `output` (an .mp4 path) and return its counts.
 
@@ -454,7 +472,7 @@ def make_timelapse(
             else:
                 try:
                     picture = render_frame(data, options.width, options.height,
-                                           caption_for(ref) if options.burn_in else None)
+                                           caption_for(ref) if options.burn_in else None, max_pixels)
                 except (UnidentifiedImageError, OSError, ValueError) as exc:
                     logger.warning("Skipping unreadable image %s: %s", ref.key, exc)
                     result.skipped_unreadable += 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -39,6 +40,7 @@ from pi import contract
 from server.archive.backends import ArchiveError
 from server.archive.layout import MOVIES_FOLDER
 from server.archive.layout import movie_key as archive_movie_key
+from server.core.pictures import DEFAULT_MAX_PIXELS
 
 from .engine import (
     Plan,
@@ -89,6 +91,16 @@ return 1
 _INT_FIELDS = ("done", "total", "frames", "skipped_expired", "skipped_unreadable",
                "skipped_dark", "movie_bytes")
 _FLOAT_FIELDS = ("created_at", "updated_at", "finished_at", "eta_seconds", "duration_seconds")
+JOB_STATUSES = ("running", "saving", "done", "failed")
+
+
+def _finite(text: str | None) -> float | None:
+    """Return a stored number if it is one and finite, else None."""
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and abs(value) < 1e15 else None
 
 # --- The archive of originals (issue 10): frames read from it, movies stored in it ---------
 _ARCHIVE_INT_FIELDS = ("archive_frames",)
@@ -135,12 +147,14 @@ class TimelapseJobs:
         result_ttl: int = DEFAULT_RESULT_TTL,
         tmp_dir: str | Path | None = None,
         archive: Backend | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.client = client
         #: With an archive of originals, frames come from it when their full size left Redis,
         #: and finished movies go to it (layout.MOVIES_FOLDER) instead of Redis.
         self.archive = archive
         self.max_frames = max_frames
+        self.max_pixels = max_pixels
         self.result_ttl = result_ttl
         self.tmp_dir = str(tmp_dir) if tmp_dir else None
         self._lock = threading.Lock()
@@ -205,24 +219,33 @@ class TimelapseJobs:
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(key)
         pipe.pttl(key)
-        raw, pttl = pipe.execute()
-        if not raw:
+        # Every value is input (redis-cli may have written the key): another type there is
+        # no job, and a field that isn't a finite number is left out.
+        raw, pttl = pipe.execute(raise_on_error=False)
+        if not raw or isinstance(raw, Exception):
             return None
-        fields = {k.decode(): v.decode() for k, v in raw.items()}
-        out: dict[str, Any] = {"job_id": job_id, "status": fields.get("status", "running")}
-        for name in _INT_FIELDS + _ARCHIVE_INT_FIELDS:
-            if name in fields:
-                out[name] = int(fields[name])
-        for name in _FLOAT_FIELDS:
-            if name in fields:
-                out[name] = float(fields[name])
+        if isinstance(pttl, Exception):
+            pttl = -1
+        fields = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace")[:1000]
+                  for k, v in raw.items()}
+        status = fields.get("status", "running")
+        out: dict[str, Any] = {"job_id": job_id,
+                               "status": status if status in JOB_STATUSES else "failed"}
+        for name in _INT_FIELDS + _ARCHIVE_INT_FIELDS + _FLOAT_FIELDS:
+            number = _finite(fields.get(name))
+            if number is not None:
+                out[name] = int(number) if name not in _FLOAT_FIELDS else number
         total = out.get("total", 0)
-        out["percent"] = round(100 * out.get("done", 0) / total, 1) if total else 0.0
-        out["params"] = json.loads(fields.get("params", "{}"))
+        out["percent"] = round(100 * out.get("done", 0) / total, 1) if total > 0 else 0.0
+        try:
+            params = json.loads(fields.get("params", "{}"))
+        except ValueError:
+            params = {}
+        out["params"] = params if isinstance(params, dict) else {}
         if fields.get(F_MOVIE_ARCHIVED):
             out["movie_archived"] = True
         if "error_code" in fields:
-            out["error"] = {"code": fields["error_code"],
+            out["error"] = {"code": fields["error_code"][:80],
                             "message": fields.get("error_message", "")}
         if out["status"] in ("done", "failed") and pttl > 0:
             out["expires_in"] = round(pttl / 1000)
@@ -230,7 +253,12 @@ class TimelapseJobs:
 
     def movie_length(self, job_id: str) -> int:
         """Return the size in bytes of a finished job's movie; 0 when it is gone."""
-        return int(self.client.strlen(movie_key(job_id)))
+        try:
+            return int(self.client.strlen(movie_key(job_id)))
+        except redis.ResponseError as exc:
+            if "WRONGTYPE" not in str(exc):
+                raise
+            return 0  # another writer's key: no movie
 
     def read_movie(self, job_id: str, start: int, stop: int) -> bytes:
         """Return bytes [start, stop) of a finished job's movie."""
@@ -302,7 +330,8 @@ class TimelapseJobs:
         try:
             self._sweep_archived_movies()
             result = make_timelapse(self.client, plan.options, path, plan=plan,
-                                    progress=progress, cancel=cancel, archive=self.archive)
+                                    progress=progress, cancel=cancel, archive=self.archive,
+                                    max_pixels=self.max_pixels)
             counts = {"frames": result.frames, "skipped_expired": result.skipped_expired,
                       "skipped_unreadable": result.skipped_unreadable,
                       "duration_seconds": f"{result.duration:.3f}"}

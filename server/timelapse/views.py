@@ -54,7 +54,7 @@ def get_jobs() -> TimelapseJobs:
     settings = found.settings
     return found.one(TimelapseJobs, lambda: TimelapseJobs(
         found.redis, max_frames=settings.timelapse_max_frames, result_ttl=settings.timelapse_ttl,
-        tmp_dir=settings.timelapse_tmpdir,
+        tmp_dir=settings.timelapse_tmpdir, max_pixels=settings.max_pixels,
         archive=open_backend(settings.archive) if settings.archive is not None else None))
 
 
