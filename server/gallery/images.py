@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ import redis
 from flask import Response, request, url_for
 from PIL import Image, ImageOps
 
+from pi import contract
 from pi.contract import (
     BINARY_FIELDS,
     F_CAMERA,
@@ -28,6 +28,8 @@ from pi.contract import (
     is_valid_image_id,
 )
 from server.core.errors import image_not_found, is_out_of_memory
+
+from . import retention
 from server.core.services import get_redis, services
 
 logger = logging.getLogger(__name__)
@@ -72,11 +74,19 @@ def key_for(image_id: str) -> str:
     return image_key(image_id)
 
 
-def summary(image_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the JSON shape of an image's metadata, with the URLs that serve it."""
+def summary(image_id: str, fields: Mapping[str, Any], has_image: bool | None = None,
+            pttl_ms: int | None = None) -> dict[str, Any]:
+    """Return the JSON shape of an image's metadata, with the URLs that serve it.
+
+    `tier` says whether the full size is there (see `retention.tier_of`); when it is gone,
+    `image_url` and `download_url` serve the thumbnail, so whoever shows `image_url` never
+    shows a broken image. `has_image` (HSTRLEN of image_data) makes the tier exact; without
+    it, listing rows are judged by their indexed `full_until`.
+    """
     record = ImageRecord.from_hash(fields)
     ext = SAFE_MIME_TYPES.get(record.mime_type, "bin")
-    return {
+    tier = retention.tier_of(fields, has_image, pttl_ms)
+    out = {
         "id": image_id,
         "timestamp": record.timestamp,
         "captured_at": record.captured_at,
@@ -95,7 +105,11 @@ def summary(image_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         "image_url": url_for("api.image_original", image_id=image_id),
         "download_url": url_for("api.image_original", image_id=image_id, download=1),
         "download_name": download_name(record.camera, record.timestamp, ext),
+        "tier": tier,
     }
+    if tier["state"] != "full":  # the thumbnail is what exists: show and offer it
+        retention.point_at_thumbnail(out, record)
+    return out
 
 
 def download_name(camera: str | None, timestamp: float, ext: str) -> str:
@@ -119,7 +133,7 @@ def detail(image_id: str) -> dict[str, Any]:
     raw = {n: v.decode("utf-8", "replace") for n, v in zip(text_names, values) if v is not None}
     if F_TIMESTAMP not in raw:
         raise image_not_found(image_id)
-    out = summary(image_id, raw)
+    out = summary(image_id, raw, has_image=data_len > 0, pttl_ms=pttl)
     if out["size_bytes"] is None:
         out["size_bytes"] = data_len
     known = [n for n in METADATA_FIELDS if n in raw]
@@ -153,14 +167,14 @@ def original(image_id: str, download: bool) -> Response:
         .hget(key, F_MIME_TYPE).hget(key, F_CAMERA).hget(key, F_TIMESTAMP).execute()
     )
     if not size:
-        raise image_not_found(image_id)
+        raise retention.full_size_gone(client, image_id)
     etag = f"o-{image_id}-{size}"
     not_modified = _not_modified(etag)
     if not_modified is not None:
         return not_modified
     data = client.hget(key, F_IMAGE_DATA)
-    if data is None:
-        raise image_not_found(image_id)
+    if data is None:  # it expired between the two reads
+        raise retention.full_size_gone(client, image_id)
     mime_text = mime.decode() if mime else "image/jpeg"
     safe = mime_text if mime_text in SAFE_MIME_TYPES else "application/octet-stream"
     response = _cached(Response(data, mimetype=safe), etag)
@@ -174,8 +188,12 @@ def original(image_id: str, download: bool) -> Response:
     return response
 
 
-def thumbnail(image_id: str) -> Response:
-    """Serve the thumbnail; for hashes without one (the reference's), make it and cache it."""
+def thumbnail(image_id: str, download: bool = False) -> Response:
+    """Serve the thumbnail; for hashes without one (the reference's), make it and cache it.
+
+    Served with its own type (`thumbnail_mime`, WebP from the capture daemon; checked
+    against the bytes). `download` adds a file name, for pictures whose full size is gone.
+    """
     key = key_for(image_id)
     client = get_redis()
     size = client.hstrlen(key, F_THUMBNAIL)
@@ -186,7 +204,11 @@ def thumbnail(image_id: str) -> Response:
             return not_modified
         data = client.hget(key, F_THUMBNAIL)
         if data:
-            return _cached(Response(data, mimetype=sniff_mime(data)), etag)
+            response = _cached(Response(data, mimetype=sniff_mime(data)), etag)
+            if download:
+                camera, timestamp = client.hmget(key, F_CAMERA, F_TIMESTAMP)
+                retention.attach_name(response, camera, timestamp, sniff_mime(data))
+            return response
     data = client.hget(key, F_IMAGE_DATA)
     if not data:
         raise image_not_found(image_id)
@@ -249,23 +271,24 @@ def delete(image_id: str) -> None:
         raise image_not_found(image_id)
 
 
-def keep(image_id: str) -> float | None:
-    """Remove the image's TTL (PERSIST); return when it would have expired, None if it never did."""
-    key = key_for(image_id)
-    pttl, _ = get_redis().pipeline(transaction=True).pttl(key).persist(key).execute()
-    if pttl == -2:
+def keep(image_id: str) -> contract.KeepResult:
+    """Keep a picture for ever: no key TTL, no full-size TTL, out of its camera's budget
+    (`contract.keep`: PERSIST, HPERSIST image_data, full_until=inf, in one script)."""
+    result = contract.keep(get_redis(), key_for(image_id)[len(contract.KEY_PREFIX):])
+    if result is None:
         raise image_not_found(image_id)
-    return None if pttl < 0 else round(time.time() + pttl / 1000, 3)
+    return result
 
 
-#: Undoing "keep" never expires an image sooner than this from now.
-MIN_UNDO_SECONDS = 10
+def let_expire(image_id: str, fallback_at: float | None = None) -> contract.ExpiryResult:
+    """Undo keep: restore the expiries the capture planned (`contract.let_expire`).
 
-
-def expire_at(image_id: str, when: float) -> float:
-    """Give a kept image its TTL back (undo of keep); return the expiry actually set."""
-    key = key_for(image_id)
-    when = max(when, time.time() + MIN_UNDO_SECONDS)
-    if not get_redis().pexpireat(key, math.ceil(when * 1000)):
+    `fallback_at` (Unix seconds) is used only for a picture without a plan (the
+    reference's): it then expires then, never sooner than 10 s from now; else in a day.
+    """
+    fallback = 86400.0 if fallback_at is None else fallback_at - time.time()
+    result = contract.let_expire(get_redis(), key_for(image_id)[len(contract.KEY_PREFIX):],
+                                 fallback=fallback)
+    if result is None:
         raise image_not_found(image_id)
-    return round(when, 3)
+    return result
