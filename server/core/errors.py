@@ -40,7 +40,8 @@ def image_not_found(image_id: str) -> ApiError:
 
 
 TITLES = {400: "Bad request", 401: "Login required", 403: "Not allowed", 404: "Not found",
-          405: "Method not allowed", 409: "Conflict", 410: "Full size gone", 413: "Too large", 500: "Something went wrong",
+          405: "Method not allowed", 409: "Conflict", 410: "Full size gone", 413: "Too large",
+          500: "Something went wrong",
           502: "Redis refused the request", 503: "The gallery cannot reach its images",
           507: "Redis is full"}
 

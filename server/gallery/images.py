@@ -28,9 +28,9 @@ from pi.contract import (
     is_valid_image_id,
 )
 from server.core.errors import image_not_found, is_out_of_memory
+from server.core.services import get_redis, services
 
 from . import retention
-from server.core.services import get_redis, services
 
 logger = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from pi.contract import (
     BUDGETS_KEY,
     CAMERA_NAME_RE,
     NOTIFY_STATUS_KEY,
-    Budgets,
     BudgetError,
+    Budgets,
     ImageRecord,
 )
 from server.core.errors import ApiError, image_not_found
@@ -384,7 +384,8 @@ class NotifyTarget(ma.Schema):
     kind = fields.String(required=True, allow_none=True)
     rule = fields.String(required=True, allow_none=True)
     describe = fields.String(required=True, allow_none=True)
-    state = fields.String(required=True, allow_none=True, metadata={"enum": ["ok", "retrying", "unknown", None]})
+    state = fields.String(required=True, allow_none=True,
+                          metadata={"enum": ["ok", "retrying", "unknown", None]})
     last_event = fields.String(required=True, allow_none=True)
     last_error = fields.String(required=True, allow_none=True)
     last_fired = fields.Float(required=True, allow_none=True)

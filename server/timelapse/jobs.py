@@ -80,7 +80,7 @@ return 1
 """
 
 _INT_FIELDS = ("done", "total", "frames", "skipped_expired", "skipped_unreadable",
-               "skipped_dark", "movie_bytes")
+               "skipped_dark", "movie_bytes", "thumbnail_frames", "same_as_frames")
 _FLOAT_FIELDS = ("created_at", "updated_at", "finished_at", "eta_seconds", "duration_seconds")
 
 
@@ -285,6 +285,8 @@ class TimelapseJobs:
                                     progress=progress, cancel=cancel)
             counts = {"frames": result.frames, "skipped_expired": result.skipped_expired,
                       "skipped_unreadable": result.skipped_unreadable,
+                      "thumbnail_frames": result.thumbnail_frames,
+                      "same_as_frames": result.same_as_frames,
                       "duration_seconds": f"{result.duration:.3f}"}
             if not self._write(key, {"status": "saving", "eta_seconds": "0", **counts},
                                HEARTBEAT_TTL):
