@@ -27,7 +27,7 @@ def store_thumbnail_only(r: redis.Redis, *, camera: str = "garden", timestamp: f
     """Store a picture whose full size is gone: "expired" (at `gone_at`), "trimmed" (at
     `gone_at`, before its plan) or "unchanged" (a near-duplicate of `same_as`)."""
     ts = time.time() - 3 * 3600 if timestamp is None else timestamp
-    gone_at = ts + 600 if gone_at is None else gone_at
+    gone_at = min(ts + 600, time.time() - 1) if gone_at is None else gone_at
     record = ImageRecord(timestamp=ts, camera=camera, trigger="interval", lux=lux, width=1280,
                          height=720, thumbnail=make_webp(label=f"{camera} {state}"))
     if state == "expired":

@@ -189,17 +189,15 @@ def api_chart(args: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/api/events")
 @bp.arguments(schemas.EventsQuery, location="query", as_kwargs=False)
-@bp.doc(parameters=[{"name": "Last-Event-ID", "in": "header", "required": False,
-                     "description": "Stream id to resume after (sent by EventSource).",
-                     "schema": {"type": "string"}}],
-        responses={"200": {
+@bp.arguments(schemas.EventsHeaders, location="headers", as_kwargs=False)
+@bp.doc(responses={"200": {
             "description": "A text/event-stream. `image` events carry one picture exactly as "
                            "an item of /api/images (`#/components/schemas/ImageItem`), with "
                            "its stream id as the event id; `hello` gives the position, "
                            "`reset` asks to reload, `unavailable` says Redis is away.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 @bp.errors(400)
-def api_events(args: dict[str, Any]) -> Response:
+def api_events(args: dict[str, Any], _headers: dict[str, Any]) -> Response:
     """New images as Server-Sent Events, filtered like the list; resumable with Last-Event-ID."""
     return events.stream(args["filter"], args.get("stream_id") or args.get("position"))
 

@@ -263,7 +263,8 @@ def notifier_status(client: redis.Redis, now: float | None = None) -> dict[str, 
     stopped = _num(status.get("stopped_at"))
     beat = _num(status.get("heartbeat"), 0.1, 86400) or 5.0
     stale_after = max(NOTIFY_STALE_MIN, 3 * beat)
-    names = [n for n in (_clean(status.get("targets")) or "").split(",") if CAMERA_NAME_RE.match(n)]
+    raw_names = (_text(status.get("targets")) or "")[:4000].split(",")
+    names = [n for n in raw_names if CAMERA_NAME_RE.match(n)]
     targets = []
     if names:
         pipe = client.pipeline(transaction=False)

@@ -141,6 +141,14 @@ EventsQuery = _EventsBase.from_dict({
 }, name="EventsQuery")
 
 
+class EventsHeaders(_Query):
+    """Documents Last-Event-ID (beside the filter parameters, which a manual list would hide);
+    `events.stream` reads and checks it."""
+
+    last_event_id = fields.String(data_key="Last-Event-ID", metadata={
+        "description": "Stream id to resume after (sent by EventSource)."})
+
+
 class DownloadQuery(_Query):
     download = fields.String(metadata={"description": "1 to download it with a file name."})
 
