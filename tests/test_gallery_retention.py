@@ -234,6 +234,7 @@ def test_budgets_are_saved_in_redis_and_the_forecast_warns_when_they_cannot_hold
 
 @pytest.mark.parametrize("body, parameter", [
     ({"total": "lots"}, "total"),
+    ({"total": "lots", "default": None, "min_age": None}, "total"),
     ({"default": True}, "default"),
     ({"min_age": "soon"}, "min_age"),
     ({"cameras": {"garden": "-5"}}, "camera:garden"),

@@ -372,11 +372,12 @@ class BudgetsBody(ma.Schema):
     class Meta:
         unknown = ma.INCLUDE
 
-    default = fields.Raw(metadata=_SIZE_SCHEMA)
-    total = fields.Raw(metadata=_SIZE_SCHEMA)
-    min_age = fields.Raw(metadata={"type": ["string", "number", "null"],
+    default = fields.Raw(allow_none=True, metadata=_SIZE_SCHEMA)
+    total = fields.Raw(allow_none=True, metadata=_SIZE_SCHEMA)
+    min_age = fields.Raw(allow_none=True, metadata={"type": ["string", "number", "null"],
                                    "description": "Seconds, or e.g. 30m, 2h; empty: 0."})
-    cameras = fields.Dict(keys=fields.String(), values=fields.Raw(), metadata={
+    cameras = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True,
+                          metadata={
         "description": "Camera name to its own budget, e.g. {\"garden\": \"32mb\"}."})
 
 

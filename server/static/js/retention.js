@@ -38,9 +38,13 @@ export function tierLabel(tier) {
 export function tierStrip(item) {
   if (!thumbnailOnly(item)) return null;
   const label = tierLabel(item.tier);
-  const [why] = label.split(":");
-  return el("span", { className: "card-tier tier-" + item.tier.state, title: label, "aria-label": label },
-    el("strong", { text: "Thumbnail only" }), " · " + why.replace(/^Full size /, ""));
+  const t = item.tier;
+  let why = "full size gone";
+  if (t.state === "unchanged") why = t.unchanged_since ? "unchanged since " + fmtHourMin.format(new Date(t.unchanged_since * 1000)) : "unchanged";
+  else if (t.state === "expired") why = "expired" + (t.full_until ? " " + relative(t.full_until) : "");
+  else if (t.state === "trimmed") why = "budget" + (t.full_until ? ", " + relative(t.full_until) : "");
+  return el("span", { className: "card-tier tier-" + t.state, title: label, "aria-label": label },
+    el("strong", { text: "Thumbnail only" }), " · " + why);
 }
 
 /** Label the detail view of `data` (a detail answer): the note, the image badge, download. */
