@@ -36,7 +36,8 @@ def drop_full_size(r, pid: str, state: str, same_as: str | None = None) -> None:
                              contract.F_PLAN_FULL_UNTIL: f"{ts + 3600:.3f}"})
     else:
         r.hset(key, mapping={contract.F_FULL_UNTIL: f"{ts:.3f}",
-                             contract.F_UNCHANGED_SINCE: f"{ts - 1200:.3f}", contract.F_SAME_AS: same_as or ""})
+                             contract.F_UNCHANGED_SINCE: f"{ts - 1200:.3f}",
+                             contract.F_SAME_AS: same_as or ""})
 
 
 def seed(r) -> dict[str, str]:
