@@ -66,6 +66,7 @@ export function renderDetailTier(data) {
     note.append(" (the same as ", el("code", { text: data.tier.same_as }), ")");
   }
   show(note, only);
+  $("detail-img").classList.toggle("is-thumbnail-only", only);
   badge.textContent = only ? "Thumbnail only" : "";
   show(badge, only);
   $("detail-download").textContent = only ? "Download thumbnail" : "Download";
