@@ -28,13 +28,13 @@ sys.path.insert(0, str(ROOT))
 
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
-from server.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 
 from pi import contract  # noqa: E402
 from pi.redis_connection import connect  # noqa: E402
 from server.notify.__main__ import build_targets  # noqa: E402
 from server.notify.settings import load_settings  # noqa: E402
 from server.notify.worker import Notifier  # noqa: E402
+from server.tooling.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from tests.notify_support import HttpReceiver, Mosquitto  # noqa: E402
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from server.embedded_redis import free_port
 
 from pi import contract
 from server.notify.worker import Notifier
+from server.tooling.embedded_redis import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 

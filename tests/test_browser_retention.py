@@ -187,3 +187,24 @@ def test_on_a_phone_the_labels_and_the_forecast_fit(gallery, browser, r, artifac
     assert "budget" in page.inner_text("#detail-tier")
     screenshot(page, artifacts_dir / "retention-detail-390.png")
     errors.assert_none()
+
+
+def test_a_picture_in_two_tiers_says_when_its_full_size_goes(gallery, browser, r):
+    pid = store_scene(r, "garden", time.time() - 60)
+    key = image_key(pid)  # stored as with HISTORY_EXPIRY: the full size goes in 20 min, the picture in a day
+    r.execute_command("HPEXPIRE", key, 1_200_000, "FIELDS", 1, contract.F_IMAGE_DATA)
+    r.hset(key, mapping={contract.F_FULL_UNTIL: f"{time.time() + 1200:.3f}",
+                         contract.F_PLAN_FULL_UNTIL: f"{time.time() + 1200:.3f}"})
+    page = browser.new_page(viewport=WIDE)
+    errors = ConsoleErrors(page)
+    page.goto(f"{gallery.url}/?image={pid}")
+    page.wait_for_function("() => !document.querySelector('#detail-tier')?.classList.contains('is-hidden')")
+    assert page.inner_text("#detail-tier").startswith("Full size until ")
+    assert "in 20 min" in page.inner_text("#detail-tier")
+    assert page.inner_text("#detail-download") == "Download" and not page.is_visible("#detail-tier-badge")
+    page.click("#detail-keep")
+    page.wait_for_selector("#detail-ttl.is-kept")
+    page.wait_for_function("() => document.querySelector('#detail-tier').classList.contains('is-hidden')")
+    assert r.execute_command("HTTL", key, "FIELDS", 1, contract.F_IMAGE_DATA) == [-1]
+    assert "and its full size never expire" in page.inner_text("#detail-ttl-text")
+    errors.assert_none()

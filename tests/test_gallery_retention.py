@@ -200,7 +200,8 @@ def test_retention_report_forecasts_each_camera_and_counts_the_movies(client, r)
     now = time.time()
     for i in range(6):
         store_tiered(r, "garden", now - 300 + 60 * i, full_ttl=600, ttl=7200)
-    r.hset("timelapse:0123456789abcdef:mp4", "data", b"x" * 50_000)
+    r.set("timelapse:0123456789abcdef:mp4", b"x" * 50_000)  # a finished job's movie and its state
+    r.hset("timelapse:0123456789abcdef", mapping={"status": "done", "frames": "6"})
 
     body = client.get("/api/retention").json
 

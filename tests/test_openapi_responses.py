@@ -131,6 +131,10 @@ def test_every_route_answers_as_documented(app, client, r) -> None:
     events = call("GET", f"/api/events?since={first.get_json()['stream_id']}")
     call("GET", "/api/openapi.json")
     call("GET", "/healthz")
+    r.hset("notify:status", mapping={"updated_at": f"{time.time() - 600:.3f}", "targets": "hook"})
+    r.hset("notify:target:hook", mapping={"kind": "webhook", "state": "retrying", "last_error": "refused"})
+    assert call("GET", "/healthz").get_json()["status"] == "degraded"
+    assert call("GET", "/api/notify").get_json()["targets"][0]["last_error"] == "refused"
     call("GET", "/api/live")
     call("GET", "/api/live?watch=2")
     call("GET", "/api/live/cam")

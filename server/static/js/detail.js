@@ -114,7 +114,7 @@ function renderTtl() {
   if (!d) { text.textContent = ""; return; }
   ttl.classList.toggle("is-kept", !!d.kept);
   if (d.kept) {
-    text.textContent = "Kept: this picture" + (thumbnailOnly(d) ? "" : " and its full size") + " never expire. " +
+    text.textContent = (thumbnailOnly(d) ? "Kept: this picture never expires. " : "Kept: this picture and its full size never expire. ") +
       "\u201cLet it expire\u201d gives back the expiry it was stored with.";
     keep.textContent = detail.previousExpiry ? "Undo keep" : "Let it expire";
     keep.title = "Expire when it was planned to (never sooner than 10 s from now)";

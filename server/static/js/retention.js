@@ -60,12 +60,19 @@ export function renderDetailTier(data) {
     $("detail-img").after(badge);
   }
   const only = thumbnailOnly(data);
-  const label = only ? tierLabel(data.tier) : "";
-  note.textContent = label;
-  if (only && data.tier.same_as) {
-    note.append(" (the same as ", el("code", { text: data.tier.same_as }), ")");
+  const t = data.tier || {};
+  // Two tiers: say when a full size still here will go (before the picture does).
+  const upcoming = !only && t.full_until && !t.full_kept && !data.kept &&
+    (data.expires_at === null || t.full_until < data.expires_at - 1);
+  note.textContent = only ? tierLabel(t) : upcoming
+    ? "Full size until " + fmtHourMin.format(new Date(t.full_until * 1000)) + " (" + relative(t.full_until) +
+      "), then thumbnail only. Keep it to keep the full size."
+    : "";
+  if (only && t.same_as) {
+    note.append(" (the same as ", el("code", { text: t.same_as }), ")");
   }
-  show(note, only);
+  note.classList.toggle("is-upcoming", Boolean(upcoming));
+  show(note, only || Boolean(upcoming));
   $("detail-img").classList.toggle("is-thumbnail-only", only);
   badge.textContent = only ? "Thumbnail only" : "";
   show(badge, only);
@@ -264,7 +271,7 @@ export async function loadNotify() {
   box.replaceChildren(...data.targets.map((t) => {
     const fired = t.last_fired ? "last fired " + relative(t.last_fired) : "not fired yet";
     const row = el("li", { className: "notify-target is-" + (t.state || "unknown"), dataset: { target: t.name } },
-      el("span", { className: "notify-name", text: t.name }),
+      el("span", { className: "notify-name", text: t.name, title: t.describe || t.kind || "" }),
       el("span", { className: "notify-fired", text: fired + " · " + fmtInt.format(t.sent) + " sent" }),
       t.rule ? el("span", { className: "notify-rule", text: t.rule }) : null);
     if (t.last_error) {
