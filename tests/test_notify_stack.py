@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import run_stack  # noqa: E402
+from server.tooling import run_stack
 
 
 @pytest.mark.parametrize("variable", ["MQTT_URL", "WEBHOOK_URL", "NTFY_URL", "TELEGRAM_BOT_TOKEN"])
