@@ -98,7 +98,6 @@ function renderDetail() {
   const dl = $("detail-download");
   dl.href = d.download_url;
   dl.setAttribute("download", d.download_name);
-  renderDetailTier(d);
   renderTtl();
 }
 
@@ -112,6 +111,7 @@ function renderTtl() {
   $("detail-delete").disabled = !d;
   $("detail-download").classList.toggle("is-static", !d);
   if (!d) { text.textContent = ""; return; }
+  renderDetailTier(d);
   ttl.classList.toggle("is-kept", !!d.kept);
   if (d.kept) {
     text.textContent = (thumbnailOnly(d) ? "Kept: this picture never expires. " : "Kept: this picture and its full size never expire. ") +
