@@ -15,6 +15,7 @@ import pytest
 from pi import contract
 from server.notify.rules import parse_rule
 from server.notify.targets import NtfyTarget, WebhookTarget
+from tests.helpers import kill_server
 from tests.notify_support import THUMB, HttpReceiver, store, wait_until
 
 SECRET = "s3cret-for-tests"
@@ -257,7 +258,7 @@ def test_the_notifier_rides_out_a_redis_restart_and_misses_nothing(redis_factory
         wait_until(lambda: running.notifier.group_ready)
         before = store(client)
         hook.wait_for(1)
-        server.kill()  # no goodbye; the data survives in the append-only file
+        kill_server(server)  # no goodbye; the data survives in the append-only file
         time.sleep(0.5)
         server.start()
         after = store(client, timestamp=time.time() + 1)
