@@ -149,6 +149,8 @@ def retention_report(client: redis.Redis) -> dict[str, Any]:
     index.ensure_ready()
     result = forecasting.read_forecast(client)
     budgets, problems = contract.read_budgets(client)
+    # The cameras that share `total`, as the daemons count them (online or holding full sizes).
+    sharers = contract.budget_sharers(client) if budgets.total is not None else []
     cams = [{
         "camera": cam.camera,
         "describe": cam.describe(),
@@ -158,7 +160,7 @@ def retention_report(client: redis.Redis) -> dict[str, Any]:
         "history_reach_seconds": _seconds(cam.history_reach),
         "full_limited_by": cam.full_limited_by,
         "history_limited_by": cam.history_limited_by,
-        "budget": budgets.for_camera(cam.camera, [c.camera for c in result.cameras]),
+        "budget": budgets.for_camera(cam.camera, sharers),
         "warnings": cam.warnings,
     } for cam in result.cameras]
     return {
