@@ -342,3 +342,21 @@ def test_time_lapse_job_says_how_many_frames_came_from_thumbnails(client, r, app
                        and s, 60)
     assert state["status"] == "done" and state["frames"] == 2 and state["thumbnail_frames"] == 1
     assert not math.isnan(state["percent"])
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest", "brightest", "darkest"])
+def test_full_size_filter_pages_through_every_sort(client, r, sort):
+    now = time.time()
+    whole = {store_image(r, camera="cam", timestamp=now - 60 * i, lux=float(10 * i)) for i in range(7)}
+    for i in range(5):
+        store_thumbnail_only(r, camera="cam", state="expired", timestamp=now - 30 - 60 * i,
+                             lux=float(5 + 10 * i))
+    seen, cursor = [], None
+    while True:
+        after = f"&cursor={cursor}" if cursor else ""
+        page = client.get(f"/api/images?full_size=1&sort={sort}&limit=3{after}").json
+        seen += [i["id"] for i in page["images"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(whole) and len(seen) == 7
