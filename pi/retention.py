@@ -212,12 +212,14 @@ def _memory(client: redis.Redis) -> tuple[int | None, int]:
 
 
 def _timelapse_memory(client: redis.Redis) -> tuple[int, int]:
+    """Return the bytes of every `timelapse:*` key and how many movies (`timelapse:<job>:mp4`)
+    there are: a job's state hash `timelapse:<job>` counts in the bytes, not as a movie."""
     total = count = 0
     for key in client.scan_iter(match=f"{contract.TIMELAPSE_KEY_PREFIX}*", count=1000):
         size = client.memory_usage(key, samples=0)
         if size:
             total += int(size)
-            count += 1
+            count += (key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)).endswith(":mp4")
     return total, count
 
 

@@ -105,7 +105,8 @@ def test_openapi_document_matches_the_real_routes(client, app) -> None:
 def test_healthz_reports_redis_search_and_index(client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"redis": True, "search_module": True, "index": True, "status": "ok"}
+    assert response.json == {"redis": True, "search_module": True, "index": True, "status": "ok",
+                             "notifier": {"state": "absent", "retrying": []}}
 
 
 def test_healthz_recreates_a_dropped_index(client, r: redis.Redis) -> None:

@@ -82,7 +82,8 @@ def test_window_gallery_hooks_work(gallery, page, r) -> None:
     page.goto(gallery.url + "/?camera=garden&lux_min=5")
     wait_for_thumbnails(page, 1)
     assert page.evaluate("window.gallery.currentFilter()") == {
-        "since": None, "until": None, "camera": "garden", "trigger": None, "lux_min": 5, "lux_max": None}
+        "since": None, "until": None, "camera": "garden", "trigger": None, "lux_min": 5, "lux_max": None,
+        "full_size": None}
     assert page.evaluate("window.gallery.apiUrl('api/images', {camera: 'yard', since: null, lux_min: ''})") \
         == "/api/images?camera=yard"
 

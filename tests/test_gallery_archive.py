@@ -190,9 +190,10 @@ def test_without_archive_url_an_archived_picture_without_full_size_is_not_served
     image_id = store_image(r, camera="garden")
     archive_pictures(r, redis_url, file_backend, image_id)
     drop_full_size(r, image_id)
-    assert client.get(f"/api/images/{image_id}/image").status_code == 404
+    gone = client.get(f"/api/images/{image_id}/image")  # the thumbnail-only answer (issue 9)
+    assert gone.status_code == 410 and gone.get_json()["error"]["code"] == "full_size_gone"
     detail = client.get(f"/api/images/{image_id}").get_json()
-    assert detail["from_archive"] is False
+    assert detail["from_archive"] is False and detail["image_url"].endswith("/thumbnail")
     # The archiver runs (its status is fresh): the stats panel says the gallery can't use it.
     archive = client.get("/api/stats").get_json()["archive"]
     assert archive["configured"] is False and archive["running"] is True
@@ -214,7 +215,7 @@ def test_an_archived_field_pointing_outside_the_archive_is_never_followed(
     for location in (secret.as_uri(), file_backend.url + "/../secret.jpg", "s3://other/x.jpg"):
         r.hset(key, contract.F_ARCHIVED, location)
         answer = client.get(f"/api/images/{image_id}/image")
-        assert answer.status_code == 404 and b"not for the gallery" not in answer.data
+        assert answer.status_code in (404, 410) and b"not for the gallery" not in answer.data  # not served (410: thumbnail only)
     services(app).redis.close()
 
 

@@ -16,6 +16,7 @@ from pi import contract
 from server.notify.rules import parse_rule
 from server.notify.targets import NtfyTarget, WebhookTarget
 from server.notify.worker import GROUP
+from tests.helpers import kill_server
 from tests.notify_support import THUMB, HttpReceiver, store, wait_until
 
 SECRET = "s3cret-for-tests"
@@ -249,7 +250,6 @@ def test_webhook_payload_is_json_verifiable_by_the_readme_recipe(r, run_notifier
 
 def test_the_notifier_rides_out_a_redis_restart_and_misses_nothing(redis_factory, hook) -> None:
     from pi.redis_connection import connect
-    from tests.helpers import kill_server
     from tests.notify_support import Running
 
     server = redis_factory()

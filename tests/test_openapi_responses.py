@@ -21,6 +21,7 @@ from server.core.services import services
 from server.timelapse.jobs import TimelapseJobs
 from tests.factories import store_image
 from tests.helpers import wait_until
+from tests.retention_support import store_thumbnail_only
 
 T0 = 1_750_000_000.0
 CSRF = "test-csrf-token"
@@ -103,6 +104,12 @@ def test_every_route_answers_as_documented(app, client, r) -> None:
     call("GET", "/api/images/cam:1-ab12")
     call("GET", f"/api/images/{ids[0]}/image?download=1")
     call("GET", f"/api/images/{ids[0]}/thumbnail")
+    gone = store_thumbnail_only(r, camera="cam", timestamp=T0 - 100)
+    call("GET", f"/api/images/{gone}")
+    call("GET", f"/api/images/{gone}/image")  # 410: only the thumbnail is left
+    call("GET", f"/api/images/{gone}/thumbnail?download=1")
+    call("GET", "/api/images?full_size=0")
+    call("GET", "/api/images?full_size=maybe")
     call("GET", f"/api/images/{ids[2]}/neighbors?sort=brightest")
     call("GET", f"/api/images/{ids[2]}/neighbors?sort=sideways")
     call("POST", f"/api/images/{ids[1]}/keep", headers=csrf)
@@ -112,6 +119,10 @@ def test_every_route_answers_as_documented(app, client, r) -> None:
     call("DELETE", f"/api/images/{ids[5]}", headers=csrf)
     call("DELETE", f"/api/images/{ids[5]}", headers=csrf)
     call("GET", "/api/stats")
+    call("GET", "/api/retention")
+    call("POST", "/api/retention/budgets", json={"total": "64mb", "cameras": {"cam": "8mb"}}, headers=csrf)
+    call("POST", "/api/retention/budgets", json={"total": "lots"}, headers=csrf)
+    call("GET", "/api/notify")
     call("GET", "/api/cameras")
     call("GET", "/api/facets")
     call("GET", "/api/chart?buckets=10")
@@ -120,6 +131,10 @@ def test_every_route_answers_as_documented(app, client, r) -> None:
     events = call("GET", f"/api/events?since={first.get_json()['stream_id']}")
     call("GET", "/api/openapi.json")
     call("GET", "/healthz")
+    r.hset("notify:status", mapping={"updated_at": f"{time.time() - 600:.3f}", "targets": "hook"})
+    r.hset("notify:target:hook", mapping={"kind": "webhook", "state": "retrying", "last_error": "refused"})
+    assert call("GET", "/healthz").get_json()["status"] == "degraded"
+    assert call("GET", "/api/notify").get_json()["targets"][0]["last_error"] == "refused"
     call("GET", "/api/live")
     call("GET", "/api/live?watch=2")
     call("GET", "/api/live/cam")
@@ -154,7 +169,7 @@ def test_every_route_answers_as_documented(app, client, r) -> None:
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
     assert check.seen == documented, f"not exercised: {documented - check.seen}"
     statuses = {code for *_, code in check.codes}
-    assert {200, 202, 206, 400, 403, 404, 409} <= statuses
+    assert {200, 202, 206, 400, 403, 404, 409, 410} <= statuses
 
 
 def test_login_and_redis_errors_answer_as_documented(redis_url, redis_factory) -> None:

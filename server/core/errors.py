@@ -41,7 +41,7 @@ def image_not_found(image_id: str) -> ApiError:
 
 
 TITLES = {400: "Bad request", 401: "Login required", 403: "Not allowed", 404: "Not found",
-          405: "Method not allowed", 409: "Conflict", 413: "Too large", 429: "Too many tries",
+          405: "Method not allowed", 409: "Conflict", 410: "Gone", 413: "Too large", 429: "Too many tries",
           500: "Something went wrong",
           502: "Redis refused the request", 503: "The gallery cannot reach its images",
           507: "Redis is full"}

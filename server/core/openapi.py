@@ -32,6 +32,8 @@ ERROR_DESCRIPTIONS = {
     401: "A password protects the gallery (GALLERY_PASSWORD): log in at /login first.",
     403: "The request lacks the page's CSRF token (X-CSRF-Token).",
     404: "No such image, job or camera (expired, deleted, or never there).",
+    410: "The picture is there but its full size is gone (expired, trimmed by its camera's "
+         "budget, or stored as a near-duplicate); `message` says which and names the thumbnail.",
     409: "The request conflicts with the current state; `message` says which.",
     413: "The request's body is over 1 MB; the API's bodies are a few hundred bytes.",
     502: "Redis refused the request; `message` says why and how to fix it.",

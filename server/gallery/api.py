@@ -13,7 +13,7 @@ from server.core.openapi import Blueprint, Error, document
 from server.core.services import get_redis, redis_where
 from server.search import Cursor, Row
 
-from . import archived, events, images, index, schemas
+from . import archived, events, images, index, retention, schemas
 from .chart import chart
 from .index import lister
 from .stats import cameras, facets, stats
@@ -82,28 +82,41 @@ _JPEG = {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}
 @bp.doc(responses={"200": {"description": "The image bytes (ETag, immutable caching).",
                            "content": _JPEG},
                    "304": {"description": "Not modified (If-None-Match matched)."}})
-@bp.errors(404)
+@bp.errors(404, 410)
 def image_original(args: dict[str, Any], image_id: str) -> Response:
-    """The full image; `?download=1` adds a file name for saving."""
+    """The full image; `?download=1` adds a file name for saving.
+
+    A picture whose full size is gone answers 410 `full_size_gone` naming why (expired,
+    trimmed, unchanged) and its thumbnail; the list item's `image_url` is then the thumbnail.
+    """
     return images.original(image_id, download=args.get("download") in ("1", "true"))
 
 
+_THUMB = {**_JPEG, "image/webp": {"schema": {"type": "string", "format": "binary"}}}
+
+
 @bp.get("/api/images/<image_id>/thumbnail")
-@bp.doc(responses={"200": {"description": "The thumbnail bytes.", "content": _JPEG},
+@bp.arguments(schemas.DownloadQuery, location="query", as_kwargs=False)
+@bp.doc(responses={"200": {"description": "The thumbnail bytes, with their own type "
+                                          "(`thumbnail_mime`: WebP from the capture daemon).",
+                           "content": _THUMB},
                    "304": {"description": "Not modified (If-None-Match matched)."}})
 @bp.errors(404)
-def image_thumbnail(image_id: str) -> Response:
-    """The thumbnail; made and cached on first request for hashes without one."""
-    return images.thumbnail(image_id)
+def image_thumbnail(args: dict[str, Any], image_id: str) -> Response:
+    """The thumbnail; made and cached on first request for hashes without one; `?download=1`
+    adds a file name (what a picture whose full size is gone offers for download)."""
+    return images.thumbnail(image_id, download=args.get("download") in ("1", "true"))
 
 
 @bp.post("/api/images/<image_id>/keep")
 @bp.response(200, schemas.Kept)
 @bp.errors(404)
 def image_keep(image_id: str) -> dict[str, Any]:
-    """Keep an image for ever (PERSIST); `previous_expires_at` is when it would have expired."""
-    previous = images.keep(image_id)
-    return {"id": image_id, "kept": True, "previous_expires_at": previous}
+    """Keep an image for ever: no TTL on the key nor on its full size, out of its camera's
+    budget; `previous_expires_at` is when it would have expired, `full_size` whether it has one."""
+    result = images.keep(image_id)
+    return {"id": image_id, "kept": True, "previous_expires_at": result.would_have_expired,
+            "full_size": result.full_size}
 
 
 @bp.post("/api/images/<image_id>/expire")
@@ -111,9 +124,12 @@ def image_keep(image_id: str) -> dict[str, Any]:
 @bp.response(200, schemas.Expiring)
 @bp.errors(400, 404)
 def image_expire(args: dict[str, Any], image_id: str) -> dict[str, Any]:
-    """Undo keep: expire the image at the given time again (never sooner than 10 s from now)."""
-    when = images.expire_at(image_id, args["expires_at"])
-    return {"id": image_id, "kept": False, "expires_at": when}
+    """Let it expire (undo keep): the picture and its full size get back the expiries its
+    capture planned (`plan_history_until`, `plan_full_until`), never sooner than 10 s from now.
+    `expires_at` is used only for a picture without a plan (the reference's); none: a day."""
+    result = images.let_expire(image_id, args.get("expires_at"))
+    return {"id": image_id, "kept": False, "expires_at": result.expires_at,
+            "full_until": result.full_until}
 
 
 @bp.get("/api/images/<image_id>/neighbors")
@@ -176,17 +192,15 @@ def api_chart(args: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/api/events")
 @bp.arguments(schemas.EventsQuery, location="query", as_kwargs=False)
-@bp.doc(parameters=[{"name": "Last-Event-ID", "in": "header", "required": False,
-                     "description": "Stream id to resume after (sent by EventSource).",
-                     "schema": {"type": "string"}}],
-        responses={"200": {
+@bp.arguments(schemas.EventsHeaders, location="headers", as_kwargs=False)
+@bp.doc(responses={"200": {
             "description": "A text/event-stream. `image` events carry one picture exactly as "
                            "an item of /api/images (`#/components/schemas/ImageItem`), with "
                            "its stream id as the event id; `hello` gives the position, "
                            "`reset` asks to reload, `unavailable` says Redis is away.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 @bp.errors(400)
-def api_events(args: dict[str, Any]) -> Response:
+def api_events(args: dict[str, Any], _headers: dict[str, Any]) -> Response:
     """New images as Server-Sent Events, filtered like the list; resumable with Last-Event-ID."""
     return events.stream(args["filter"], args.get("stream_id") or args.get("position"))
 
@@ -204,7 +218,12 @@ def openapi() -> Response:
 @bp.alt_response(503, schema=schemas.Health, description="Not healthy; `message` says why and "
                                                          "how to fix it.")
 def healthz() -> tuple[dict[str, Any], int]:
-    """Health: Redis reachable, search module present, index present (200 or 503)."""
+    """Health: Redis reachable, search module present, index present (200 or 503).
+
+    Also the notifier, when one has run: stale (no status for 3 heartbeats) or a target
+    retrying makes `status` "degraded" with a `message`, still 200: pictures are stored and
+    shown; only notifications are late.
+    """
     report: dict[str, Any] = {"redis": False, "search_module": False, "index": False}
     client = get_redis()
     try:
@@ -220,12 +239,16 @@ def healthz() -> tuple[dict[str, Any], int]:
                 index.forget_ready()
                 index.ensure_ready()
             report["index"] = True
+        report["notifier"] = retention.notifier_health(client)
     except redis.RedisError as exc:
         report["error"] = type(exc).__name__
     healthy = report["redis"] and report["search_module"] and report["index"]
     report["status"] = "ok" if healthy else "unavailable"
     if not healthy:
         report["message"] = _health_message(report)
+    elif report["notifier"]["state"] in ("stale", "retrying"):
+        report["status"] = "degraded"
+        report["message"] = report["notifier"]["message"]
     archived.add_health(report, client)  # the archive: reported, "degraded" at worst
     return report, 200 if healthy else 503
 

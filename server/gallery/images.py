@@ -17,6 +17,7 @@ import redis
 from flask import Response, request, url_for
 from PIL import ImageOps
 
+from pi import contract
 from pi.contract import (
     BINARY_FIELDS,
     F_CAMERA,
@@ -34,6 +35,8 @@ from pi.contract import (
 from server.core.errors import ApiError, image_not_found, is_out_of_memory
 from server.core.pictures import open_capped
 from server.core.services import get_redis, services
+
+from . import retention
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +116,19 @@ def summaries(rows: Iterable[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def summary(image_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the JSON shape of an image's metadata, with the URLs that serve it."""
+def summary(image_id: str, fields: Mapping[str, Any], has_image: bool | None = None,
+            pttl_ms: int | None = None) -> dict[str, Any]:
+    """Return the JSON shape of an image's metadata, with the URLs that serve it.
+
+    `tier` says whether the full size is there (see `retention.tier_of`); when it is gone,
+    `image_url` and `download_url` serve the thumbnail, so whoever shows `image_url` never
+    shows a broken image. `has_image` (HSTRLEN of image_data) makes the tier exact; without
+    it, listing rows are judged by their indexed `full_until`.
+    """
     record = ImageRecord.from_hash(fields)
     ext = SAFE_MIME_TYPES.get(record.mime_type, "bin")
-    return {
+    tier = retention.tier_of(fields, has_image, pttl_ms)
+    out = {
         "id": image_id,
         "timestamp": record.timestamp,
         "captured_at": record.captured_at,
@@ -136,7 +147,11 @@ def summary(image_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         "image_url": url_for("api.image_original", image_id=image_id),
         "download_url": url_for("api.image_original", image_id=image_id, download=1),
         "download_name": download_name(record.camera, record.timestamp, ext),
+        "tier": tier,
     }
+    if tier["state"] != "full":  # the thumbnail is what exists: show and offer it
+        retention.point_at_thumbnail(out, record)
+    return out
 
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
@@ -171,7 +186,7 @@ def detail(image_id: str) -> dict[str, Any]:
     if F_TIMESTAMP not in raw:
         raise image_not_found(image_id)
     try:
-        out = summary(image_id, raw)
+        out = summary(image_id, raw, has_image=data_len > 0, pttl_ms=pttl)
     except MalformedImage as exc:
         raise damaged(image_id, exc) from None
     if out["size_bytes"] is None:
@@ -184,6 +199,11 @@ def detail(image_id: str) -> dict[str, Any]:
     out["expires_at"] = None if pttl < 0 else round(time.time() + pttl / 1000, 3)
     out["has_thumbnail"] = thumb_len > 0
     out.update(_archive_detail(image_id, raw, data_len > 0))
+    if out["from_archive"] and not out["archive_note"]:  # the archive's copy is served as the original
+        out["image_url"] = url_for("api.image_original", image_id=image_id)
+        out["download_url"] = url_for("api.image_original", image_id=image_id, download=1)
+        out["download_name"] = download_name(out["camera"], out["timestamp"],
+                                             SAFE_MIME_TYPES.get(out["mime_type"], "bin"))
     return out
 
 
@@ -226,14 +246,14 @@ def original(image_id: str, download: bool) -> Response:
     if served is not None:
         return served
     if not size:
-        raise image_not_found(image_id)
+        raise retention.full_size_gone(client, image_id)
     etag = f"o-{image_id}-{size}"
     not_modified = _not_modified(etag)
     if not_modified is not None:
         return not_modified
     data = client.hget(key, F_IMAGE_DATA)
-    if data is None:
-        raise image_not_found(image_id)
+    if data is None:  # it expired between the two reads
+        raise retention.full_size_gone(client, image_id)
     mime_text = mime.decode("utf-8", "replace") if mime else "image/jpeg"
     safe = mime_text if mime_text in SAFE_MIME_TYPES else "application/octet-stream"
     response = _cached(Response(data, mimetype=safe), etag)
@@ -245,8 +265,12 @@ def original(image_id: str, download: bool) -> Response:
     return response
 
 
-def thumbnail(image_id: str) -> Response:
-    """Serve the thumbnail; for hashes without one (the reference's), make it and cache it."""
+def thumbnail(image_id: str, download: bool = False) -> Response:
+    """Serve the thumbnail; for hashes without one (the reference's), make it and cache it.
+
+    Served with its own type (`thumbnail_mime`, WebP from the capture daemon; checked
+    against the bytes). `download` adds a file name, for pictures whose full size is gone.
+    """
     client = get_redis()
     with image_hash(image_id) as key:
         size = client.hstrlen(key, F_THUMBNAIL)
@@ -257,7 +281,11 @@ def thumbnail(image_id: str) -> Response:
             return not_modified
         data = client.hget(key, F_THUMBNAIL)
         if data:
-            return _cached(Response(data, mimetype=sniff_mime(data)), etag)
+            response = _cached(Response(data, mimetype=sniff_mime(data)), etag)
+            if download:
+                camera, timestamp = client.hmget(key, F_CAMERA, F_TIMESTAMP)
+                retention.attach_name(response, camera, timestamp, sniff_mime(data))
+            return response
     data = client.hget(key, F_IMAGE_DATA)
     if not data:
         raise image_not_found(image_id)
@@ -322,26 +350,25 @@ def delete(image_id: str) -> None:
         raise image_not_found(image_id)
 
 
-def keep(image_id: str) -> float | None:
-    """Remove the image's TTL (PERSIST); return when it would have expired, None if it never did."""
+def keep(image_id: str) -> contract.KeepResult:
+    """Keep a picture for ever: no key TTL, no full-size TTL, out of its camera's budget
+    (`contract.keep`: PERSIST, HPERSIST image_data, full_until=inf, in one script)."""
     with image_hash(image_id) as key:
-        if get_redis().type(key) not in (b"hash", "hash", b"none", "none"):
-            raise image_not_found(image_id)
-        pttl, _ = get_redis().pipeline(transaction=True).pttl(key).persist(key).execute()
-    if pttl == -2:
+        result = contract.keep(get_redis(), key[len(contract.KEY_PREFIX):])
+    if result is None:
         raise image_not_found(image_id)
-    return None if pttl < 0 else round(time.time() + pttl / 1000, 3)
+    return result
 
 
-#: Undoing "keep" never expires an image sooner than this from now.
-MIN_UNDO_SECONDS = 10
+def let_expire(image_id: str, fallback_at: float | None = None) -> contract.ExpiryResult:
+    """Undo keep: restore the expiries the capture planned (`contract.let_expire`).
 
-
-def expire_at(image_id: str, when: float) -> float:
-    """Give a kept image its TTL back (undo of keep); return the expiry actually set."""
-    key = key_for(image_id)
-    when = max(when, time.time() + MIN_UNDO_SECONDS)
-    client = get_redis()
-    if client.type(key) not in (b"hash", "hash") or not client.pexpireat(key, math.ceil(when * 1000)):
+    `fallback_at` (Unix seconds) is used only for a picture without a plan (the
+    reference's): it then expires then, never sooner than 10 s from now; else in a day.
+    """
+    fallback = 86400.0 if fallback_at is None else fallback_at - time.time()
+    with image_hash(image_id) as key:
+        result = contract.let_expire(get_redis(), key[len(contract.KEY_PREFIX):], fallback=fallback)
+    if result is None:
         raise image_not_found(image_id)
-    return round(when, 3)
+    return result

@@ -141,6 +141,14 @@ EventsQuery = _EventsBase.from_dict({
 }, name="EventsQuery")
 
 
+class EventsHeaders(_Query):
+    """Documents Last-Event-ID (beside the filter parameters, which a manual list would hide);
+    `events.stream` reads and checks it."""
+
+    last_event_id = fields.String(data_key="Last-Event-ID", metadata={
+        "description": "Stream id to resume after (sent by EventSource)."})
+
+
 class DownloadQuery(_Query):
     download = fields.String(metadata={"description": "1 to download it with a file name."})
 
@@ -165,17 +173,33 @@ class ExpireBody(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    expires_at = Param(_expires_at, {"type": "number"}, strip=False, required=True,
-                       error_messages={"required": "expires_at must be a Unix time in seconds in a "
-                                                   'JSON body, e.g. {{"expires_at": 1700003600}}.'},
-                       description="Unix time in seconds.")
+    expires_at = Param(_expires_at, {"type": "number"}, strip=False,
+                       description="Unix time in seconds, used only for a picture without a "
+                                   "plan (the reference's); optional.")
 
 
 # --- Answers -------------------------------------------------------------------------------
 
 
+class Tier(ma.Schema):
+    """Whether the full size is there (issue 9): `state` full, or why not."""
+
+    state = fields.String(required=True, metadata={"enum": ["full", "expired", "trimmed", "unchanged",
+                                                            "missing"]})
+    full_until = fields.Float(required=True, allow_none=True, metadata={
+        "description": "When the full size goes or went (Unix s); null: kept, or not recorded."})
+    full_kept = fields.Boolean(required=True, metadata={"description": "The full size is kept for ever."})
+    unchanged_since = fields.Float(required=True, allow_none=True, metadata={
+        "description": "A near-duplicate: the time of the picture it is the same as."})
+    same_as = fields.String(required=True, allow_none=True, metadata={
+        "description": "A near-duplicate: the id of the picture it is the same as."})
+
+
 class ImageItem(ma.Schema):
-    """One picture, as the list, the neighbours and the event stream show it."""
+    """One picture, as the list, the neighbours and the event stream show it.
+
+    When `tier.state` is not "full", `image_url` and `download_url` serve the thumbnail.
+    """
 
     id = fields.String(required=True)
     timestamp = fields.Float(required=True)
@@ -195,6 +219,7 @@ class ImageItem(ma.Schema):
     image_url = fields.String(required=True)
     download_url = fields.String(required=True)
     download_name = fields.String(required=True)
+    tier = fields.Nested(Tier, required=True)
 
 
 class Count(ma.Schema):
@@ -238,12 +263,15 @@ class Kept(ma.Schema):
     id = fields.String(required=True)
     kept = fields.Boolean(required=True)
     previous_expires_at = fields.Float(required=True, allow_none=True)
+    full_size = fields.Boolean(required=True, metadata={"description": "It has its full size (kept too)."})
 
 
 class Expiring(ma.Schema):
     id = fields.String(required=True)
     kept = fields.Boolean(required=True)
     expires_at = fields.Float(required=True)
+    full_until = fields.Float(required=True, allow_none=True, metadata={
+        "description": "When its full size goes; null: it has none any more."})
 
 
 class Neighbors(ma.Schema):
@@ -328,11 +356,20 @@ class Chart(ma.Schema):
     buckets = fields.List(fields.Nested(Bucket), required=True)
 
 
+class NotifierHealth(ma.Schema):
+    state = fields.String(required=True, metadata={"enum": ["ok", "retrying", "stale", "stopped", "absent"]})
+    retrying = fields.List(fields.String(), required=True, metadata={"description": "Targets being retried."})
+    message = fields.String(metadata={"description": "What is wrong and the fix."})
+
+
 class Health(ma.Schema):
     redis = fields.Boolean(required=True)
     search_module = fields.Boolean(required=True)
     index = fields.Boolean(required=True)
     status = fields.String(required=True, metadata={"enum": ["ok", "degraded", "unavailable"]})
+    notifier = fields.Nested(NotifierHealth, metadata={
+        "description": "The notifier (when Redis answers). A stale, stopped or retrying "
+                       "notifier makes `status` degraded, still 200."})
     error = fields.String(metadata={"description": "The Redis error's type, when one was met."})
     message = fields.String(metadata={"description": "Why it is unhealthy, and the fix."})
     archive = fields.Nested(ArchiveState, metadata={

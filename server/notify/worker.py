@@ -393,7 +393,7 @@ class Notifier:
         mapping = {"consumer": self.group.consumer, "started_at": f"{self.started_at:.3f}",
                    "updated_at": f"{now:.3f}", "targets": ",".join(s.target.name for s in self.states),
                    "pending": str(self.group.pending_count()), "malformed": str(self.malformed),
-                   "trimmed": str(self.trimmed)}
+                   "trimmed": str(self.trimmed), "heartbeat": f"{self.heartbeat_check:g}"}
         lag = self.group.lag()
         if lag is not None:
             mapping["lag"] = str(lag)

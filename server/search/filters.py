@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from pi.contract import (
     CAMERA_NAME_RE,
     F_CAMERA,
+    F_FULL_UNTIL,
     F_LUX,
     F_TIMESTAMP,
     F_TRIGGER,
@@ -54,6 +56,7 @@ class ImageFilter:
     trigger: str | None = None
     lux_min: float | None = None
     lux_max: float | None = None
+    full_size: bool | None = None
 
     def plausible(self) -> ImageFilter:
         """Return this filter within the times a camera can have taken a picture (the
@@ -166,6 +169,42 @@ class Tag(Filter):
         return {"type": "string", "pattern": self.pattern.pattern}
 
 
+@dataclass(frozen=True)
+class FullSize(Filter):
+    """Whether the full-size picture is still there (issue 9's tiers): yes or no.
+
+    Decided by the indexed `full_until` (when the full size goes or went; `inf` while kept)
+    against the time of the query. A picture without `full_until` (the reference's, whose
+    whole key expires at once) counts as having its full size.
+    """
+
+    name: str
+    field: str
+    description: str
+
+    TRUE = ("1", "true", "yes")
+    FALSE = ("0", "false", "no")
+
+    def parse(self, text: str) -> bool:
+        if text.lower() in self.TRUE:
+            return True
+        if text.lower() in self.FALSE:
+            return False
+        raise BadParameter(self.name, f"{self.name} must be 1 (only pictures with their full size) "
+                                      f"or 0 (only thumbnail-only ones); got {shown(text)}.")
+
+    def narrow(self, parts: QueryParts, value: bool) -> None:
+        parts.not_before_now(self.field, value)
+
+    def matches(self, value: bool, record: ImageRecord) -> bool:
+        until = getattr(record, self.field, None)
+        has = until is None or until >= time.time()
+        return has == value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": ["1", "0", "true", "false", "yes", "no"]}
+
+
 FILTERS: tuple[Filter, ...] = (
     Bound("since", F_TIMESTAMP, True, "1700000000",
           "Only images taken at or after this Unix time (seconds).", is_time=True),
@@ -175,6 +214,8 @@ FILTERS: tuple[Filter, ...] = (
     Tag("trigger", F_TRIGGER, TRIGGER_RE, "Only this trigger (interval, sensor, motion, manual)."),
     Bound("lux_min", F_LUX, True, "10", "Only images at least this bright."),
     Bound("lux_max", F_LUX, False, "500", "Only images at most this bright."),
+    FullSize("full_size", F_FULL_UNTIL, "1: only pictures whose full size is still there "
+             "(not yet expired, trimmed or stored as a near-duplicate); 0: only thumbnail-only ones."),
 )
 #: Pairs that must not cross: (lower, upper, the message naming the fix).
 ORDERED_PAIRS = (

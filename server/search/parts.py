@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass, field, replace
 
 
@@ -57,10 +58,24 @@ class QueryParts:
 
     ranges: dict[str, _Range] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    #: Times compared with the moment the query runs: field -> True (the field is now or
+    #: later, or missing) or False (earlier than now). See `not_before_now`.
+    until_now: dict[str, bool] = field(default_factory=dict)
 
     def copy(self) -> QueryParts:
         """Return an independent copy."""
-        return QueryParts({k: replace(v) for k, v in self.ranges.items()}, dict(self.tags))
+        return QueryParts({k: replace(v) for k, v in self.ranges.items()}, dict(self.tags),
+                          dict(self.until_now))
+
+    def not_before_now(self, name: str, later: bool) -> QueryParts:
+        """Keep hashes whose time `name` is now or later (`later`; a hash without the field
+        counts as later), or else earlier than now. Now is when `text()` runs; returns self.
+
+        Later is `-@name:[-inf (now]`: RediSearch's negation also matches hashes that lack
+        the field, which a range alone leaves out.
+        """
+        self.until_now[name] = later
+        return self
 
     def narrow(self, name: str, low: float | None = None, high: float | None = None, *,
                low_open: bool = False, high_open: bool = False) -> QueryParts:
@@ -94,4 +109,15 @@ class QueryParts:
         """Return the query string."""
         parts = [f"@{name}:{rng.text()}" for name, rng in self.ranges.items()]
         parts += [f"@{name}:{{{escape_tag(value)}}}" for name, value in self.tags.items()]
+        now = format_number(round(time.time(), 3))
+        parts += [f"{'-' if later else ''}@{name}:[-inf ({now}]" for name, later in self.until_now.items()]
         return " ".join(parts) or "*"
+
+    def key(self) -> str:
+        """Return the query text with "now" in place of the time (a key for walk hints)."""
+        saved = self.until_now
+        try:
+            self.until_now = {}
+            return self.text() + "".join(f" {name}:{later}" for name, later in saved.items())
+        finally:
+            self.until_now = saved

@@ -344,7 +344,7 @@ class Lister:
         back, back_open = (rng.low, rng.low_open) if level.desc else (rng.high, rng.high_open)
         cur, cur_open = (rng.high, rng.high_open) if level.desc else (rng.low, rng.low_open)
         open_front = _unbounded(cur)
-        key = (parts.without(level.field).text(), level.field, level.desc)
+        key = (parts.without(level.field).key(), level.field, level.desc)
         hint = self.hints.get(key) or self._fallback_hint(level)
         density, anchor = hint.density, hint.anchor
         width = DEFAULT_WIDTH.get(level.field, 1.0)
@@ -414,7 +414,7 @@ class Lister:
     def _fallback_hint(self, level: Level) -> Hint:
         # A filter only removes matches, so the unfiltered walk's density is an upper bound:
         # starting from it never makes a window too big, only too small.
-        bare = QueryParts().narrow(level.field).without(level.field).text()
+        bare = QueryParts().narrow(level.field).without(level.field).key()
         return self.hints.get((bare, level.field, level.desc)) or Hint()
 
     def _default_anchor(self, level: Level) -> float:

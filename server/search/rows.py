@@ -12,7 +12,7 @@ from typing import Any
 import redis
 from redis.commands.search.query import Query
 
-from pi.contract import F_LUX, F_TIMESTAMP, INDEX_NAME, KEY_PREFIX
+from pi.contract import F_FULL_UNTIL, F_LUX, F_TIMESTAMP, INDEX_NAME, KEY_PREFIX
 
 
 class SearchIncomplete(RuntimeError):
@@ -31,8 +31,8 @@ class Row:
         return float(self.fields[field])
 
 
-#: Numeric fields whose exact values keyset paging compares.
-EXACT_FIELDS = (F_TIMESTAMP, F_LUX)
+#: Numeric fields whose exact values keyset paging compares (and `full_until`, shown as is).
+EXACT_FIELDS = (F_TIMESTAMP, F_LUX, F_FULL_UNTIL)
 
 
 def run_search(client: redis.Redis, query: Query) -> tuple[list[Row], int]:

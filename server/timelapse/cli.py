@@ -227,6 +227,11 @@ def _summary(output: Path, result: TimelapseResult, options: TimelapseOptions) -
         skipped.append(f"{result.skipped_unreadable} unreadable")
     if skipped:
         text += " (skipped: " + ", ".join(skipped) + ")"
+    if result.thumbnail_frames:
+        text += (f"; {result.thumbnail_frames} frames from thumbnails (their full size was gone, "
+                 "so those frames are blurrier)")
+    if result.same_as_frames:
+        text += f"; {result.same_as_frames} unchanged frames drawn from the picture they repeat"
     return text + "."
 
 

@@ -256,6 +256,7 @@ class FrameRef:
     key: str
     timestamp: float
     lux: float | None
+    same_as: str | None = None  # a near-duplicate: the picture it is the same as
 
 
 #: TIMEOUT of the time-lapse's searches, in milliseconds (counting and paging read ids only).
@@ -337,8 +338,34 @@ def iter_frames(
 
 def _frame_ref(row: Row) -> FrameRef:
     lux = row.fields.get(contract.F_LUX)
+    same_as = row.fields.get(contract.F_SAME_AS)
     return FrameRef(key=contract.image_key(row.image_id), timestamp=row.number(contract.F_TIMESTAMP),
-                    lux=None if lux in (None, "") else float(lux))
+                    lux=None if lux in (None, "") else float(lux),
+                    same_as=same_as if same_as and contract.is_valid_image_id(same_as) else None)
+
+
+def frame_bytes(client: redis.Redis, ref: FrameRef, archive: Backend | None = None
+                ) -> tuple[bytes | None, str]:
+    """Return the best picture there is for a frame, and where it came from.
+
+    "full": its full size; "archive": its full size left Redis, so the archive's copy of the
+    original (issue 10); "same_as": a near-duplicate's is the full size of the picture it is
+    the same as; "thumbnail": its full size is gone (expired, trimmed), so its thumbnail,
+    scaled up, keeps the movie continuous; "gone": nothing left (the picture expired).
+    """
+    data = client.hget(ref.key, contract.F_IMAGE_DATA)
+    if data is not None:
+        return data, "full"
+    if archive is not None:
+        data = read_original(client, archive, ref.key)
+        if data is not None:
+            return data, "archive"
+    if ref.same_as:
+        data = client.hget(contract.image_key(ref.same_as), contract.F_IMAGE_DATA)
+        if data is not None:
+            return data, "same_as"
+    data = client.hget(ref.key, contract.F_THUMBNAIL)
+    return (data, "thumbnail") if data else (None, "gone")
 
 
 # --- Pictures --------------------------------------------------------------------------
@@ -419,6 +446,10 @@ class TimelapseResult:
     skipped_dark: int = 0
     #: Frames read from the archive of originals (their full size had left Redis; issue 10).
     archive_frames: int = 0
+    #: Frames made from a thumbnail (the full size was gone), and near-duplicates made from
+    #: the full size of the picture they are the same as (issue 9).
+    thumbnail_frames: int = 0
+    same_as_frames: int = 0
 
     @property
     def duration(self) -> float:
@@ -463,10 +494,7 @@ def make_timelapse(
         for ref in iter_frames(client, options, page_size):
             if cancel is not None and cancel.is_set():
                 raise TimelapseCancelled()
-            data = client.hget(ref.key, contract.F_IMAGE_DATA)
-            if data is None and archive is not None:  # its full size left Redis: the archive's copy
-                data = read_original(client, archive, ref.key)
-                result.archive_frames += data is not None
+            data, source = frame_bytes(client, ref, archive)
             if data is None:
                 result.skipped_expired += 1
             else:
@@ -484,6 +512,9 @@ def make_timelapse(
                     for packet in stream.encode(frame):
                         container.mux(packet)
                     result.frames += 1
+                    result.thumbnail_frames += source == "thumbnail"
+                    result.same_as_frames += source == "same_as"
+                    result.archive_frames += source == "archive"
             done += 1
             total = max(total, done)
             if progress:

@@ -89,7 +89,7 @@ return 1
 """
 
 _INT_FIELDS = ("done", "total", "frames", "skipped_expired", "skipped_unreadable",
-               "skipped_dark", "movie_bytes")
+               "skipped_dark", "movie_bytes", "thumbnail_frames", "same_as_frames")
 _FLOAT_FIELDS = ("created_at", "updated_at", "finished_at", "eta_seconds", "duration_seconds")
 JOB_STATUSES = ("running", "saving", "done", "failed")
 
@@ -334,6 +334,8 @@ class TimelapseJobs:
                                     max_pixels=self.max_pixels)
             counts = {"frames": result.frames, "skipped_expired": result.skipped_expired,
                       "skipped_unreadable": result.skipped_unreadable,
+                      "thumbnail_frames": result.thumbnail_frames,
+                      "same_as_frames": result.same_as_frames,
                       "duration_seconds": f"{result.duration:.3f}"}
             counts["archive_frames"] = result.archive_frames
             if not self._write(key, {"status": "saving", "eta_seconds": "0", **counts},

@@ -45,6 +45,10 @@ class JobState(ma.Schema):
     skipped_unreadable = fields.Integer()
     skipped_dark = fields.Integer()
     movie_bytes = fields.Integer()
+    thumbnail_frames = fields.Integer(metadata={
+        "description": "Frames made from thumbnails: those pictures' full size was gone."})
+    same_as_frames = fields.Integer(metadata={
+        "description": "Near-duplicates drawn from the picture they are the same as."})
     created_at = fields.Float()
     updated_at = fields.Float()
     finished_at = fields.Float()

@@ -8,12 +8,9 @@ import { $, el, icon } from "./dom.js";
 import { fieldLabel, fmtBytes, fmtDuration, fmtFull, fmtInt, fmtLux, relative } from "./format.js";
 import { cardNode, fetchPage, removeItem } from "./grid.js";
 import { refreshSoon } from "./overview.js";
+import { renderDetailTier, retentionField, thumbnailOnly } from "./retention.js";
 import { queryParams, state, urlFor } from "./state.js";
 import { toast } from "./toast.js";
-
-// "Let it expire" on a kept picture gives it this many seconds to live again.
-const UNKEEP_SECONDS = 24 * 3600;
-const UNKEEP_TEXT = "24 h";
 
 const modal = $("detail");
 const detail = { id: null, data: null, previousExpiry: null, timer: null, neighbors: null, deleteArmed: false, token: 0 };
@@ -53,6 +50,8 @@ export async function openDetail(id, push) {
       img.src = data.image_url;
       img.classList.remove("is-loading");
     });
+    // The full size expired since the detail was read: the thumbnail stays, labelled.
+    full.addEventListener("error", () => { if (token === detail.token && !thumbnailOnly(data)) refreshDetail(id, true); });
     full.src = data.image_url;
     if (!known) img.src = data.thumbnail_url;
   } catch (err) {
@@ -71,12 +70,13 @@ function localExpiry(data) {
   data.expires_local = data.ttl_seconds === null ? null : Date.now() / 1000 + data.ttl_seconds;
 }
 
-async function refreshDetail(id) {
+async function refreshDetail(id, all) {
   const data = await getJson(apiUrl("api/images/" + encodeURIComponent(id)));
   if (detail.id !== id) return;
   localExpiry(data);
   detail.data = data;
-  renderTtl();
+  if (all) renderDetail();
+  else renderTtl();
 }
 
 function renderDetail() {
@@ -92,8 +92,9 @@ function renderDetail() {
   const rows = [el("tr", {}, el("th", { text: "Id" }), el("td", {}, el("code", { text: d.id })))];
   for (const [name, value] of d.fields) {
     // The Redis field name shows on hover, for FT.SEARCH and redis-cli users.
-    const th = el("th", { title: "Redis field: " + name }, fieldLabel(name), el("span", { className: "field-key", text: name }));
-    rows.push(el("tr", {}, th, el("td", { text: fieldValue(name, value) })));
+    const [label, shown] = retentionField(name, value) || [fieldLabel(name), fieldValue(name, value)];
+    const th = el("th", { title: "Redis field: " + name }, label, el("span", { className: "field-key", text: name }));
+    rows.push(el("tr", {}, th, el("td", { text: shown })));
   }
   $("detail-fields").replaceChildren(...rows);
   const dl = $("detail-download");
@@ -112,18 +113,13 @@ function renderTtl() {
   $("detail-delete").disabled = !d;
   $("detail-download").classList.toggle("is-static", !d);
   if (!d) { text.textContent = ""; return; }
+  renderDetailTier(d);
   ttl.classList.toggle("is-kept", !!d.kept);
   if (d.kept) {
-    if (detail.previousExpiry) {
-      text.textContent = "Kept: this picture never expires.";
-      keep.textContent = "Undo keep";
-      keep.title = "Expire when it would have before";
-    } else {
-      text.textContent = "Kept: this picture never expires. \u201cLet it expire\u201d gives it " + UNKEEP_TEXT +
-        " before Redis removes it.";
-      keep.textContent = "Let it expire";
-      keep.title = "Give it " + UNKEEP_TEXT + " to live again";
-    }
+    text.textContent = (thumbnailOnly(d) ? "Kept: this picture never expires. " : "Kept: this picture and its full size never expire. ") +
+      "\u201cLet it expire\u201d gives back the expiry it was stored with.";
+    keep.textContent = detail.previousExpiry ? "Undo keep" : "Let it expire";
+    keep.title = "Expire when it was planned to (never sooner than 10 s from now)";
     keep.disabled = false;
     return;
   }
@@ -238,22 +234,25 @@ async function keepCurrent() {
   const btn = $("detail-keep");
   btn.classList.add("is-loading");
   try {
-    const undo = async (previous) => {
-      await postJson(apiUrl("api/images/" + encodeURIComponent(id) + "/expire"), "POST", { expires_at: previous });
+    // Let it expire: the server gives back the expiries the picture was stored with.
+    const letExpire = async () => {
+      const res = await postJson(apiUrl("api/images/" + encodeURIComponent(id) + "/expire"), "POST", {});
       if (detail.id === id) {
         detail.previousExpiry = null;
-        await refreshDetail(id);
+        await refreshDetail(id, true);
       }
+      return res;
+    };
+    const undo = async () => {
+      await letExpire();
       toast("Undone: the picture expires as before.", "info");
     };
     if (d.kept && detail.previousExpiry) {
-      await undo(detail.previousExpiry);
+      await undo();
     } else if (d.kept) {
-      // Kept before this visit: the old expiry is gone, so it gets UNKEEP_SECONDS to live.
-      await postJson(apiUrl("api/images/" + encodeURIComponent(id) + "/expire"), "POST",
-        { expires_at: Date.now() / 1000 + UNKEEP_SECONDS });
-      if (detail.id === id) await refreshDetail(id);
-      toast("This picture expires again, in " + UNKEEP_TEXT + ".", "info", {
+      const res = await letExpire();
+      const full = res.full_until ? "; its full size " + fmtDuration(res.full_until - Date.now() / 1000, 2) : "";
+      toast("This picture expires again as planned: in " + fmtDuration(res.expires_at - Date.now() / 1000, 2) + full + ".", "info", {
         label: "Keep it",
         run: () => postJson(apiUrl("api/images/" + encodeURIComponent(id) + "/keep"), "POST")
           .then(() => (detail.id === id ? refreshDetail(id) : null))
@@ -270,7 +269,7 @@ async function keepCurrent() {
       }
       toast("Kept: this picture will not expire.", "success", previous ? {
         label: "Undo",
-        run: () => undo(previous).catch((err) => toast(err.message, "danger")),
+        run: () => undo().catch((err) => toast(err.message, "danger")),
       } : null);
     }
   } catch (err) {

@@ -28,6 +28,7 @@ export function syncForm() {
   $("f-lux-min").value = state.luxMin;
   $("f-lux-max").value = state.luxMax;
   $("f-sort").value = state.sort;
+  $("f-full").value = state.fullSize;
   $("f-reset").classList.toggle("is-invisible", filterIsEmpty());
   setFieldError("custom-range-error", ["f-since", "f-until"], "");
   setFieldError("lux-error", ["f-lux-min", "f-lux-max"], "");
@@ -119,6 +120,7 @@ export function bindFilters() {
   $("f-camera").addEventListener("change", (e) => showCamera(e.target.value));
   $("f-trigger").addEventListener("change", (e) => { state.trigger = e.target.value; filterChanged(); });
   $("f-sort").addEventListener("change", (e) => { state.sort = e.target.value; filterChanged(); });
+  $("f-full").addEventListener("change", (e) => { state.fullSize = e.target.value; filterChanged(); });
   const onLux = () => {
     const min = $("f-lux-min").value.trim();
     const max = $("f-lux-max").value.trim();
@@ -133,7 +135,7 @@ export function bindFilters() {
   $("f-lux-min").addEventListener("change", onLux);
   $("f-lux-max").addEventListener("change", onLux);
   const clear = () => {
-    Object.assign(state, { range: "all", since: null, until: null, camera: "", trigger: "", luxMin: "", luxMax: "" });
+    Object.assign(state, { range: "all", since: null, until: null, camera: "", trigger: "", luxMin: "", luxMax: "", fullSize: "" });
     filterChanged();
   };
   $("f-reset").addEventListener("click", clear);

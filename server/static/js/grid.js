@@ -7,6 +7,7 @@ import { apiUrl, getJson } from "./api.js";
 import { $, el, icon } from "./dom.js";
 import { connectEvents } from "./events.js";
 import { dayKey, dayLabel, fmtClock, fmtFull, fmtInt, fmtLux, fmtShortDay, relative } from "./format.js";
+import { tierStrip } from "./retention.js";
 import { PAGE_SIZE, currentFilter, filterIsEmpty, grouped, queryParams, state, urlFor } from "./state.js";
 import { showNotice } from "./toast.js";
 
@@ -23,7 +24,7 @@ export function card(item) {
   const time = el("time", { className: "card-clock", datetime: item.captured_at, text: fmtClock.format(new Date(item.timestamp * 1000)) });
   const rel = el("span", { className: "card-rel", dataset: { ts: String(item.timestamp) }, text: relative(item.timestamp) });
   const a = el("a", { className: "image-card", href: urlFor(item.id), dataset: { id: item.id, day: dayKey(item.timestamp) } },
-    el("figure", { className: "card-figure" }, img, badges, el("span", { className: "card-missing", text: "Expired or deleted" })),
+    el("figure", { className: "card-figure" }, img, badges, tierStrip(item), el("span", { className: "card-missing", text: "Expired or deleted" })),
     el("div", { className: "card-info" },
       el("div", { className: "card-when" }, time, rel),
       el("div", { className: "card-meta" },

@@ -15,9 +15,10 @@
  *   detail.js     the detail view
  *   timelapse.js  the time-lapse dialog
  *   live.js       the live camera tiles
+ *   retention.js  tier labels, the forecast and budgets panel, the notifier's targets
  *
  * Hooks for tests and the browser console, on window.gallery:
- *   currentFilter()         -> {since, until, camera, trigger, lux_min, lux_max}: the grid's filter
+ *   currentFilter()         -> {since, until, camera, trigger, lux_min, lux_max, full_size}: the grid's filter
  *                              (Unix seconds, presets resolved against now; unset values null)
  *   csrfFetch(url, options) -> fetch() with the page's CSRF token, for POST and DELETE
  *   apiUrl(path, params)    -> the URL of `path` ("api/stats") under the app's root
@@ -33,6 +34,7 @@ import { drawChart, loadChart } from "./chart.js";
 import { bindGrid, reloadGrid } from "./grid.js";
 import { startLive } from "./live.js";
 import { bindOverview, loadCameras, loadStats, refreshRelativeTimes } from "./overview.js";
+import { startRetention } from "./retention.js";
 import { currentFilter, readUrl, urlFor } from "./state.js";
 import { startTimelapse } from "./timelapse.js";
 import { placeToasts, toast } from "./toast.js";
@@ -87,3 +89,4 @@ window.gallery = {
 start();
 startTimelapse();
 startLive();
+startRetention();

@@ -11,7 +11,7 @@ export const PAGE_SIZE = parseInt(document.body.dataset.pageSize || "24", 10);
 
 export const state = {
   range: "all", since: null, until: null, camera: "", trigger: "", luxMin: "", luxMax: "",
-  sort: "newest",
+  fullSize: "", sort: "newest",
   cursor: null, done: false, loading: false, failed: false, generation: 0,
   items: [], ids: new Set(), count: null, streamId: null, pendingNew: 0,
 };
@@ -60,6 +60,7 @@ export function readUrl() {
   }
   state.luxMin = luxMin === null ? "" : String(luxMin);
   state.luxMax = luxMax === null ? "" : String(luxMax);
+  state.fullSize = ["1", "0"].includes(q.get("full_size")) ? q.get("full_size") : "";
   state.sort = SORTS.includes(q.get("sort")) ? q.get("sort") : "newest";
   return { imageId: q.get("image"), problems: problems };
 }
@@ -75,6 +76,7 @@ export function urlFor(imageId) {
   if (state.trigger) q.set("trigger", state.trigger);
   if (state.luxMin !== "") q.set("lux_min", state.luxMin);
   if (state.luxMax !== "") q.set("lux_max", state.luxMax);
+  if (state.fullSize) q.set("full_size", state.fullSize);
   if (state.sort !== "newest") q.set("sort", state.sort);
   if (imageId) q.set("image", imageId);
   const text = q.toString();
@@ -83,7 +85,7 @@ export function urlFor(imageId) {
 
 /**
  * The filter the grid shows now, as the API takes it: {since, until, camera, trigger,
- * lux_min, lux_max}. Times are Unix seconds, presets such as "last hour" resolved against
+ * lux_min, lux_max, full_size}. Times are Unix seconds, presets such as "last hour" resolved against
  * now; every unset value is null.
  */
 export function currentFilter() {
@@ -98,7 +100,7 @@ export function currentFilter() {
   const lux = (v) => (v === "" || v === null ? null : Number(v));
   return {
     since: since, until: until, camera: state.camera || null, trigger: state.trigger || null,
-    lux_min: lux(state.luxMin), lux_max: lux(state.luxMax),
+    lux_min: lux(state.luxMin), lux_max: lux(state.luxMax), full_size: state.fullSize || null,
   };
 }
 

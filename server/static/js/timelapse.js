@@ -60,7 +60,11 @@ function skippedText(state) {
   if (state.skipped_dark) parts.push(fmtInt.format(state.skipped_dark) + " too dark");
   if (state.skipped_expired) parts.push(fmtInt.format(state.skipped_expired) + " expired during the run");
   if (state.skipped_unreadable) parts.push(fmtInt.format(state.skipped_unreadable) + " unreadable");
-  return parts.length ? "Skipped: " + parts.join(", ") + "." : "";
+  let text = parts.length ? "Skipped: " + parts.join(", ") + "." : "";
+  // Pictures whose full size was gone are in the movie from their thumbnails (issue 9).
+  if (state.thumbnail_frames) text += " " + fmtInt.format(state.thumbnail_frames) + " frames from thumbnails (full size gone, so blurrier).";
+  if (state.same_as_frames) text += " " + fmtInt.format(state.same_as_frames) + " unchanged frames drawn from the picture they repeat.";
+  return text.trim();
 }
 
 // --- The dialog ---------------------------------------------------------------------------------
