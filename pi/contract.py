@@ -800,6 +800,20 @@ def read_archive_status(client: redis.Redis) -> ArchiveStatus | None:
     return ArchiveStatus.from_hash(data) if data else None
 
 
+# --- Query syntax ------------------------------------------------------------------------
+
+#: RediSearch's rule for tag values: every ASCII punctuation mark and blank is escaped with a
+#: backslash. That includes '_' (a lone `{_}` is a syntax error) and leaves letters outside
+#: ASCII alone (escaped, they no longer match). A ',' is the TAG separator: "a,b" is stored
+#: as the two tags a and b, so no query matches it whole.
+_TAG_SPECIAL = re.compile(r"([\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f])")
+
+
+def escape_tag(value: str) -> str:
+    """Escape every character of a tag value that query syntax could read as an operator."""
+    return _TAG_SPECIAL.sub(r"\\\1", value)
+
+
 # --- Settings both processes read --------------------------------------------------------
 
 DEFAULT_REDIS_URL = "redis://localhost:6379"

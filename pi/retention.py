@@ -227,8 +227,9 @@ def _history_bytes(client: redis.Redis, camera: str, index_per_doc: float) -> tu
                                                                                      float | None]:
     """Sample the camera's newest pictures: bytes without image_data, and its two expiries."""
     reply = client.execute_command(
-        "FT.SEARCH", contract.INDEX_NAME, f"@camera:{{{camera}}}", "SORTBY", "timestamp", "DESC",
-        "LIMIT", "0", str(SAMPLES), "RETURN", "3", "timestamp", "plan_full_until", "plan_history_until")
+        "FT.SEARCH", contract.INDEX_NAME, f"@camera:{{{contract.escape_tag(camera)}}}",
+        "SORTBY", "timestamp", "DESC", "LIMIT", "0", str(SAMPLES),
+        "RETURN", "3", "timestamp", "plan_full_until", "plan_history_until")
     sizes, image_expiry, history_expiry = [], None, None
     keys = reply[1::2]
     pipe = client.pipeline(transaction=False)

@@ -113,3 +113,14 @@ def test_a_short_burst_is_not_extrapolated_to_a_busy_camera(r):
                    3600, image_id("once", ts))
     (cam,) = read_forecast(r).cameras
     assert cam.pictures_per_min == pytest.approx(0.1, rel=0.02)  # not 15 a minute
+
+
+def test_the_forecast_reads_cameras_whose_names_need_escaping(r):
+    contract.ensure_index(r)
+    now = time.time()
+    for name in ("front-door", "_", "back_yard"):
+        for ts in (now - 120, now - 60):
+            save_image(r, ImageRecord(timestamp=ts, image_data=b"\xff\xd8" + b"x" * 999, camera=name),
+                       3600, image_id(name, ts))
+    cameras = {cam.camera for cam in read_forecast(r).cameras}
+    assert cameras == {"front-door", "_", "back_yard"}

@@ -367,7 +367,7 @@ class RetentionReport(ma.Schema):
     budgets = fields.Nested(BudgetsOut, required=True)
 
 
-_SIZE_SCHEMA = {"type": ["string", "integer", "null"], "description": "Bytes, or e.g. 64mb; empty: none."}
+_SIZE_SCHEMA = {"type": ["string", "integer"], "description": "Bytes, or e.g. 64mb; empty: none."}
 
 
 class BudgetsBody(ma.Schema):
@@ -378,7 +378,7 @@ class BudgetsBody(ma.Schema):
 
     default = fields.Raw(allow_none=True, metadata=_SIZE_SCHEMA)
     total = fields.Raw(allow_none=True, metadata=_SIZE_SCHEMA)
-    min_age = fields.Raw(allow_none=True, metadata={"type": ["string", "number", "null"],
+    min_age = fields.Raw(allow_none=True, metadata={"type": ["string", "number"],
                                    "description": "Seconds, or e.g. 30m, 2h; empty: 0."})
     cameras = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True,
                           metadata={

@@ -7,9 +7,10 @@ user types can change its meaning.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, field, replace
+
+from pi.contract import escape_tag
 
 
 def format_number(value: float) -> str:
@@ -19,18 +20,6 @@ def format_number(value: float) -> str:
     if math.isinf(value):
         return "+inf" if value > 0 else "-inf"
     return repr(float(value))
-
-
-#: RediSearch's rule for tag values: every ASCII punctuation mark and blank is escaped with a
-#: backslash. That includes '_' (a lone `{_}` is a syntax error) and leaves letters outside
-#: ASCII alone (escaped, they no longer match). A ',' is the TAG separator: "a,b" is stored
-#: as the two tags a and b, so no query matches it whole.
-_TAG_SPECIAL = re.compile(r"([\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f])")
-
-
-def escape_tag(value: str) -> str:
-    """Escape every character of a tag value that query syntax could read as an operator."""
-    return _TAG_SPECIAL.sub(r"\\\1", value)
 
 
 @dataclass
