@@ -124,6 +124,18 @@ def test_every_route_answers_as_documented(app, client, r) -> None:
     call("GET", "/api/live?watch=2")
     call("GET", "/api/live/cam")
     call("GET", "/api/live/nobody")
+    call("POST", "/api/images/bulk/keep", json={"ids": ids[2:4]}, headers=csrf)
+    call("POST", "/api/images/bulk/expire", json={"items": [{"id": ids[2], "expires_at": T0}]}, headers=csrf)
+    call("POST", "/api/images/bulk/expire", json={"items": "soon"}, headers=csrf)
+    call("POST", "/api/images/bulk/delete", json={"ids": [ids[4]]}, headers=csrf)
+    call("POST", "/api/images/bulk/delete", json={"ids": 4}, headers=csrf)
+    call("GET", "/api/archive/plan?camera=cam&part_mb=1")
+    call("GET", "/api/archive/plan?part_mb=0")
+    call("GET", f"/api/archive?ids={ids[0]},{ids[1]}")
+    call("GET", "/api/archive?camera=cam&count=2")
+    call("GET", "/api/archive?count=x")
+    call("GET", "/api/timeline?camera=cam")
+    call("GET", "/api/timeline?until=later")
 
     # The event stream's pictures have the list item's documented shape.
     item_schema = {"components": doc["components"], "$ref": "#/components/schemas/ImageItem"}
