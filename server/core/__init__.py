@@ -15,9 +15,10 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask, settings: GallerySettings) -> None:
     """Create the services and install error pages, login/CSRF checks and security headers."""
-    from . import errors, openapi, security, services
+    from . import assets, errors, openapi, security, services
 
     services.init_app(app, settings)
     openapi.init_app(app)  # before errors: the gallery's error handlers must win
     errors.init_app(app)
     security.init_app(app)
+    assets.init_app(app)

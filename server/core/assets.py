@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from whitenoise import WhiteNoise
 from whitenoise.compress import Compressor
 
@@ -100,7 +100,10 @@ def init_app(app: Flask) -> None:
                               immutable_file_test=lambda path, url: True)
     app.config["ASSET_VERSION"] = version
 
-    def asset_url(name: str) -> str:
-        return f"{request.script_root}{prefix}{name.lstrip('/')}"
+    app.jinja_env.globals["asset_url"] = asset_path
 
-    app.jinja_env.globals["asset_url"] = asset_url
+
+def asset_path(name: str) -> str:
+    """Return the versioned URL of a static file, e.g. /static/v/3f2a9c1e0b7d/js/main.js."""
+    version = current_app.config["ASSET_VERSION"]
+    return f"{request.script_root}/static/v/{version}/{name.lstrip('/')}"

@@ -61,7 +61,7 @@ let refreshTimer = null;
 
 /** Refresh the stats, the cameras and the chart shortly (once for a burst of changes). */
 export function refreshSoon() {
-  if (refreshTimer) return;
+  if (refreshTimer || !overviewOpen()) return;
   refreshTimer = window.setTimeout(() => { refreshTimer = null; loadStats(); loadCameras(); loadChart(); }, 1500);
 }
 
@@ -74,14 +74,19 @@ export function refreshRelativeTimes() {
   }
 }
 
-// On narrow screens the chart and the store panel fold away behind one button, so the
-// pictures come first; wide screens always show them (the button is hidden there).
+/** Whether the overview (cameras, live view, chart, store) is open. */
+export function overviewOpen() { return $("overview-panel").classList.contains("is-open"); }
+
+// Pictures first: the cameras, the live view, the chart and the store fold away behind one
+// button at every size. They load when opened, and refresh only while open.
 export function bindOverview() {
   const button = $("overview-toggle");
   button.addEventListener("click", () => {
-    const open = !$("overview").classList.contains("is-open");
-    $("overview").classList.toggle("is-open", open);
+    const open = !overviewOpen();
+    $("overview-panel").classList.toggle("is-open", open);
+    $("overview").classList.add("is-open");
     button.setAttribute("aria-expanded", open ? "true" : "false");
-    if (open) drawChart();
+    document.dispatchEvent(new CustomEvent("gallery:overview", { detail: { open: open } }));
+    if (open) { loadStats(); loadCameras(); loadChart().then(drawChart); }
   });
 }
