@@ -32,7 +32,14 @@ function onClose(dialog) {
   if (!opened.has(dialog)) return;
   const back = opened.get(dialog);
   opened.delete(dialog);
-  if (back && back.isConnected && !document.querySelector(".modal.is-active")) back.focus({ preventScroll: true });
+  if (!back || !back.isConnected || document.querySelector(".modal.is-active")) return;
+  back.focus({ preventScroll: true });
+  // Closing may go back in history (the detail view's URL), and going back to a #fragment
+  // moves the focus to it: give it back once more if that happened.
+  window.setTimeout(() => {
+    const now = document.activeElement;
+    if (back.isConnected && (!now || now === document.body || now.id === "grid")) back.focus({ preventScroll: true });
+  }, 150);
 }
 
 function trapTab(e) {

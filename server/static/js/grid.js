@@ -68,7 +68,7 @@ export function dayAnchor(ts) {
 function dayHeader(ts) {
   const id = dayAnchor(ts);
   return el("h3", { className: "day-header", id: id, dataset: { day: dayKey(ts) } },
-    el("a", { className: "day-link", href: "#" + id },
+    el("a", { className: "day-link", href: "#" + id, tabindex: "-1" },
       el("span", { className: "day-name", text: dayLabel(ts) }), " ",
       el("span", { className: "day-date", text: fmtShortDay.format(new Date(ts * 1000)) })));
 }

@@ -8,7 +8,7 @@
 import { apiUrl, getJson } from "./api.js";
 import { $, el } from "./dom.js";
 import { fmtInt } from "./format.js";
-import { afterFilterChange } from "./filters.js";
+import { filterChanged } from "./filters.js";
 import { currentFilter, state } from "./state.js";
 import { toast } from "./toast.js";
 import { openDialog, closeDialog } from "./dialogs.js";
@@ -38,7 +38,7 @@ export function jumpTo(until, label) {
   state.until = Math.floor(until);
   state.sort = "newest";
   closeDialog("timeline-dialog");
-  afterFilterChange();
+  filterChanged();
   window.scrollTo({ top: 0 });
   if (label) toast("Showing pictures up to the end of " + label + ".", "info");
 }
@@ -73,9 +73,10 @@ function render() {
     if (!months.has(key)) months.set(key, []);
     months.get(key).push(el("button", {
       type: "button", className: "tl-day", dataset: { start: String(start) },
-      "aria-label": fmtDayLong.format(new Date(start * 1000)) + ": " + fmtInt.format(day.count) + " pictures",
+      title: fmtDayLong.format(new Date(start * 1000)),
     }, el("span", { className: "tl-day-name", text: fmtDayButton.format(new Date(start * 1000)) }),
-    el("span", { className: "tl-day-count", text: fmtInt.format(day.count) })));
+    el("span", { className: "tl-day-count" }, el("span", { text: fmtInt.format(day.count) }),
+      el("span", { className: "sr-only", text: " pictures" }))));
   }
   const box = $("timeline-days");
   if (!months.size) {
