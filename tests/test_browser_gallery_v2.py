@@ -254,3 +254,46 @@ def test_dialog_takes_traps_and_returns_focus_and_a_skip_link_leads_to_the_pictu
     page.wait_for_function("id => document.activeElement && document.activeElement.dataset.id === id",
                            arg=opener)
     errors.assert_none()
+
+
+def test_a_failed_load_shows_no_stale_count_and_recovers_by_itself(gallery, browser, r) -> None:
+    seed_demo_gallery(r, count=8, step=600)
+    page, errors = _open(browser, gallery.url + "/", WIDE)
+    wait_for_thumbnails(page, 8)
+    assert page.inner_text("#result-count") == "8 images"
+    # Redis goes away (the API answers 503) while the user picks a filter.
+    body = json.dumps({"error": {"code": "redis_unavailable", "message": "Cannot reach Redis."}})
+    page.route("**/api/images?*", lambda route: route.fulfill(status=503, body=body,
+                                                              content_type="application/json"))
+    page.select_option("#f-camera", "garden")
+    page.wait_for_selector("#notice:not(.is-hidden)")
+    assert page.inner_text("#result-count").strip() == "", "no count of the previous filter (B2)"
+    # It comes back: the grid reloads by itself, the notice goes, the count is this filter's.
+    page.unroute("**/api/images?*")
+    page.wait_for_selector("#notice", state="hidden", timeout=20000)
+    page.wait_for_function("() => document.getElementById('result-count').textContent.includes('match')")
+    assert set(page.eval_on_selector_all(".meta-camera", "n => n.map(x => x.textContent)")) == {"garden"}
+    errors.assert_none()
+
+
+def test_an_idle_grid_runs_no_animations_and_new_pictures_wait_for_a_scrolled_user(gallery, browser, r
+                                                                                    ) -> None:
+    seed_demo_gallery(r, count=60, step=300)
+    page, errors = _open(browser, gallery.url + "/", WIDE)
+    wait_for_thumbnails(page, 20)
+    page.wait_for_timeout(7000)  # the shimmer of a loading card makes a few passes, then stops
+    assert page.evaluate("document.getAnimations().length") == 0, "no endless animations (B4)"
+    # A user who scrolled down is not moved: "N new" is offered instead.
+    page.mouse.wheel(0, 1500)
+    page.wait_for_function("() => window.scrollY > 1000")
+    page.wait_for_selector("#back-to-top:not(.is-hidden)")
+    first = page.eval_on_selector(".image-card", "c => c.dataset.id")
+    from tests.browser import store_scene
+    fresh = store_scene(r, "garden", time.time())
+    page.wait_for_selector("#new-images:not(.is-hidden)", timeout=10000)
+    assert "1 new" in page.inner_text("#new-images")
+    assert page.eval_on_selector(".image-card", "c => c.dataset.id") == first
+    page.click("#new-images")
+    page.wait_for_function("id => document.querySelector('.image-card').dataset.id === id", arg=fresh)
+    page.wait_for_function("() => window.scrollY < 50")
+    errors.assert_none()

@@ -103,6 +103,8 @@ def test_every_route_answers_as_documented(app, client, r) -> None:
     call("GET", "/api/images/cam:1-ab12")
     call("GET", f"/api/images/{ids[0]}/image?download=1")
     call("GET", f"/api/images/{ids[0]}/thumbnail")
+    call("GET", f"/api/images/{ids[0]}/thumbnail?w=240")
+    call("GET", f"/api/images/{ids[0]}/thumbnail?w=7")
     call("GET", f"/api/images/{ids[2]}/neighbors?sort=brightest")
     call("GET", f"/api/images/{ids[2]}/neighbors?sort=sideways")
     call("POST", f"/api/images/{ids[1]}/keep", headers=csrf)

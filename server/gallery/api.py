@@ -87,12 +87,14 @@ def image_original(args: dict[str, Any], image_id: str) -> Response:
 
 
 @bp.get("/api/images/<image_id>/thumbnail")
+@bp.arguments(schemas.ThumbnailQuery, location="query", as_kwargs=False)
 @bp.doc(responses={"200": {"description": "The thumbnail bytes.", "content": _JPEG},
                    "304": {"description": "Not modified (If-None-Match matched)."}})
-@bp.errors(404)
-def image_thumbnail(image_id: str) -> Response:
-    """The thumbnail; made and cached on first request for hashes without one."""
-    return images.thumbnail(image_id)
+@bp.errors(400, 404)
+def image_thumbnail(args: dict[str, Any], image_id: str) -> Response:
+    """The thumbnail; made and cached on first request for hashes without one. `?w=240` sends
+    a smaller copy the size of a grid card (the first screen weighs what it shows)."""
+    return images.thumbnail(image_id, args.get("w"))
 
 
 @bp.post("/api/images/<image_id>/keep")

@@ -145,6 +145,20 @@ class DownloadQuery(_Query):
     download = fields.String(metadata={"description": "1 to download it with a file name."})
 
 
+def _grid_width(text: str) -> int:
+    from .images import GRID_WIDTHS
+
+    if not text.isdigit() or int(text) not in GRID_WIDTHS:
+        raise BadParameter("w", f"w must be one of {', '.join(map(str, GRID_WIDTHS))} (pixels); "
+                                f"got {shown(text)}.")
+    return int(text)
+
+
+class ThumbnailQuery(_Query):
+    w = Param(_grid_width, {"type": "integer", "enum": [160, 240]},
+              description="A smaller copy for the grid's cards, this many pixels wide.")
+
+
 def _expires_at(value: Any) -> float:
     import math
 

@@ -5,7 +5,7 @@
  */
 import { apiUrl, getJson } from "./api.js";
 import { $, el, icon } from "./dom.js";
-import { connectEvents } from "./events.js";
+import { connectEvents, whenRecovered } from "./events.js";
 import { dayKey, dayLabel, fmtClock, fmtFull, fmtInt, fmtLux, fmtShortDay, relative } from "./format.js";
 import { PAGE_SIZE, currentFilter, filterIsEmpty, grouped, queryParams, state, urlFor } from "./state.js";
 import { showNotice } from "./toast.js";
@@ -19,9 +19,10 @@ const thumbs = "IntersectionObserver" in window ? new IntersectionObserver((entr
     if (!entry.isIntersecting) continue;
     const img = entry.target;
     thumbs.unobserve(img);
+    if (img.dataset.srcset) img.srcset = img.dataset.srcset;
     if (img.dataset.src) { img.src = img.dataset.src; delete img.dataset.src; }
   }
-}, { rootMargin: "300px 0px" }) : null;
+}, { rootMargin: "150px 0px" }) : null;
 
 /** The card of one picture: a link to its detail view (detail.js opens it in place). */
 export function card(item) {
@@ -29,7 +30,12 @@ export function card(item) {
     alt: "Picture from " + (item.camera || "camera") + " at " + fmtFull.format(new Date(item.timestamp * 1000)),
     decoding: "async", width: 480, height: 270,
   });
-  if (thumbs) { img.dataset.src = item.thumbnail_url; thumbs.observe(img); } else img.src = item.thumbnail_url;
+  // A card-sized copy where it is enough, the stored thumbnail on dense (phone) screens.
+  const small = item.thumbnail_url + (item.thumbnail_url.includes("?") ? "&" : "?") + "w=240";
+  img.setAttribute("srcset", "");
+  img.dataset.srcset = small + " 240w, " + item.thumbnail_url + " 320w";
+  img.setAttribute("sizes", "(max-width: 560px) 50vw, 240px");
+  if (thumbs) { img.dataset.src = small; thumbs.observe(img); } else { img.srcset = img.dataset.srcset; img.src = small; }
   const badges = el("div", { className: "card-badges" });
   if (item.kept) badges.append(el("span", { className: "badge badge-kept", text: "kept" }));
   if (item.trigger) badges.append(el("span", { className: "badge badge-trigger trigger-" + item.trigger.replace(/[^a-z0-9_-]/gi, ""), text: item.trigger }));
@@ -163,6 +169,7 @@ export async function fetchPage() {
     const data = await getJson(apiUrl("api/images", queryParams({ limit: PAGE_SIZE, cursor: state.cursor })));
     if (generation !== state.generation) return;
     showNotice("");
+    retryDelay = 5000;
     if (data.count) state.count = data.count;
     if (first) {
       connectEvents(data.stream_id, currentFilter(), {
@@ -179,7 +186,10 @@ export async function fetchPage() {
     if (generation !== state.generation) return;
     showNotice(err.message);
     if (first) { state.count = null; renderCount(); }
-    state.failed = true;  // no automatic retries: the "Try again" button retries
+    state.failed = true;
+    // Redis away (503) or the server unreachable: try again by itself, calmly, while the
+    // page is shown; the "Try again" button does it at once. Other errors wait for the user.
+    if (err.status === 503 || err.status === 0) retryLater(generation);
   } finally {
     if (generation === state.generation) {
       state.loading = false;
@@ -187,6 +197,19 @@ export async function fetchPage() {
       if (!state.failed) window.setTimeout(maybeLoadMore, 50);
     }
   }
+}
+
+let retryTimer = null;
+let retryDelay = 5000;
+
+function retryLater(generation) {
+  window.clearTimeout(retryTimer);
+  retryTimer = window.setTimeout(() => {
+    if (generation !== state.generation || !state.failed) return;
+    if (document.hidden) { retryLater(generation); return; }
+    retryDelay = Math.min(retryDelay * 2, 30000);
+    fetchPage();
+  }, retryDelay);
 }
 
 /** Start the listing again from its first page (after a filter change, say). */
@@ -242,6 +265,11 @@ function arrived(item) {
 export function loadedCount() { return state.items.length; }
 
 export function bindGrid() {
+  // Back from an outage: a grid left failed, half-filled or under a stale notice reloads.
+  whenRecovered(() => {
+    retryDelay = 5000;
+    if (state.failed || !$("notice").classList.contains("is-hidden")) reloadGrid();
+  });
   const top = $("back-to-top");
   const placeTop = () => top.classList.toggle("is-hidden", window.scrollY < window.innerHeight);
   window.addEventListener("scroll", placeTop, { passive: true });

@@ -46,7 +46,11 @@ export async function loadStats() {
     const bar = $("stat-memory-bar");
     bar.value = mem.max_bytes ? Math.min(100, (100 * mem.used_bytes) / mem.max_bytes) : 0;
     bar.classList.toggle("is-hidden", !mem.max_bytes);
-    bar.classList.toggle("is-danger", bar.value > 90);
+    // Eviction is how a full store makes room (volatile-ttl): calm colours for it. Red only
+    // where a full Redis refuses writes (noeviction).
+    const refuses = (mem.policy || "").startsWith("noeviction");
+    bar.classList.toggle("is-danger", refuses && bar.value > 90);
+    bar.classList.toggle("is-info", !(refuses && bar.value > 90));
     for (const [name, edge] of [["newest", s.newest], ["oldest", s.oldest]]) {
       const node = $("stat-" + name);
       node.replaceChildren();
