@@ -279,13 +279,13 @@ def test_a_failed_load_shows_no_stale_count_and_recovers_by_itself(gallery, brow
 def test_an_idle_grid_runs_no_animations_and_new_pictures_wait_for_a_scrolled_user(gallery, browser, r
                                                                                     ) -> None:
     seed_demo_gallery(r, count=60, step=300)
-    page, errors = _open(browser, gallery.url + "/", WIDE)
-    wait_for_thumbnails(page, 20)
+    page, errors = _open(browser, gallery.url + "/", PHONE)
+    wait_for_thumbnails(page, 8)
     page.wait_for_timeout(7000)  # the shimmer of a loading card makes a few passes, then stops
     assert page.evaluate("document.getAnimations().length") == 0, "no endless animations (B4)"
     # A user who scrolled down is not moved: "N new" is offered instead.
-    page.mouse.wheel(0, 1500)
-    page.wait_for_function("() => window.scrollY > 1000")
+    page.wait_for_function("() => { window.scrollTo(0, 1500); return window.scrollY > 1000; }",
+                           polling=300)  # scrolling loads the next pages
     page.wait_for_selector("#back-to-top:not(.is-hidden)")
     first = page.eval_on_selector(".image-card", "c => c.dataset.id")
     from tests.browser import store_scene

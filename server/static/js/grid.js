@@ -20,7 +20,11 @@ const thumbs = "IntersectionObserver" in window ? new IntersectionObserver((entr
     const img = entry.target;
     thumbs.unobserve(img);
     if (img.dataset.srcset) img.srcset = img.dataset.srcset;
-    if (img.dataset.src) { img.src = img.dataset.src; delete img.dataset.src; }
+    if (img.dataset.src) {
+      img.parentElement.classList.add("is-loading");
+      img.src = img.dataset.src;
+      delete img.dataset.src;
+    }
   }
 }, { rootMargin: "150px 0px" }) : null;
 
@@ -51,8 +55,12 @@ export function card(item) {
       ),
       el("div", { className: "card-date", text: fmtShortDay.format(new Date(item.timestamp * 1000)) }),
     ));
-  img.addEventListener("load", () => img.parentElement.classList.add("is-loaded"), { once: true });
+  img.addEventListener("load", () => {
+    img.parentElement.classList.remove("is-loading");
+    img.parentElement.classList.add("is-loaded");
+  }, { once: true });
   img.addEventListener("error", () => {
+    img.parentElement.classList.remove("is-loading");
     a.classList.add("is-missing");
     img.removeAttribute("src");
   }, { once: true });
