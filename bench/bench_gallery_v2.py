@@ -70,6 +70,8 @@ IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "150"))
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 CARD_IMG = ".image-card img"
+#: Bulma's whole stylesheet, as the baseline and the reference's CDN link serve it.
+BULMA_FULL = ROOT / "node_modules" / "bulma" / "css" / "bulma.min.css"
 PHOTO_SIZE = (4608, 2592)
 #: scikit-image's bundled sample photographs (colour, natural scenes), when installed.
 SAMPLE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png",
@@ -169,10 +171,9 @@ def extract_baseline(dest: Path) -> Path:
                              check=True, capture_output=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(dest, filter="data")
-    vendor = ROOT / "server" / "static" / "vendor"
-    for css in vendor.glob("bulma-1.0.4.min.css"):  # the assets that commit's set-up fetched
-        (dest / "server" / "static" / "vendor").mkdir(parents=True, exist_ok=True)
-        shutil.copy(css, dest / "server" / "static" / "vendor" / css.name)
+    # The asset that commit's set-up fetched: Bulma 1.0.4 whole (the npm package holds it).
+    (dest / "server" / "static" / "vendor").mkdir(parents=True, exist_ok=True)
+    shutil.copy(BULMA_FULL, dest / "server" / "static" / "vendor" / "bulma-1.0.4.min.css")
     return dest
 
 
@@ -258,7 +259,7 @@ def reference_page(redis_url: str):
     from waitress import create_server
 
     client = connect(redis_url)
-    bulma = (ROOT / "server" / "static" / "vendor" / "bulma-1.0.4.min.css").read_bytes()
+    bulma = BULMA_FULL.read_bytes()
     bulma_gz = gzip.compress(bulma, 9)
     app = Flask("reference")
 
@@ -316,11 +317,18 @@ class WireBytes:
         self.cdp.on("Network.requestWillBeSent",
                     lambda e: self.urls.setdefault(e["requestId"], e["request"]["url"]))
         self.cdp.on("Network.dataReceived", self._data)
+        # Server-Sent Events arrive as messages, not as data chunks: count their text too.
+        self.cdp.on("Network.eventSourceMessageReceived", self._event)
         self.cdp.on("Network.loadingFinished", self._finished)
 
     def _data(self, e) -> None:
         rid = e["requestId"]
         self.chunks[rid] = self.chunks.get(rid, 0) + int(e.get("encodedDataLength") or 0)
+
+    def _event(self, e) -> None:
+        rid = e["requestId"]
+        size = len(e.get("data", "")) + len(e.get("eventName", "")) + len(e.get("eventId", "")) + 20
+        self.chunks[rid] = self.chunks.get(rid, 0) + size
 
     def _finished(self, e) -> None:
         self.finished[e["requestId"]] = int(e.get("encodedDataLength") or 0)
