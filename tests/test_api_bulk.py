@@ -104,3 +104,9 @@ def test_streamed_zip_is_sent_before_it_is_finished(client, r, app) -> None:
     first = next(iter(response.response))
     assert first.startswith(b"PK") and len(first) < sum(r.hstrlen(f"image:{i}", "image_data") for i in ids)
     response.close()
+
+
+def test_the_list_marks_kept_pictures(client, r, five) -> None:
+    client.post("/api/images/bulk/keep", json={"ids": five[1:3]}, headers=client.csrf_headers)
+    items = {it["id"]: it["kept"] for it in client.get("/api/images?limit=10").json["images"]}
+    assert items == {i: i in five[1:3] for i in five}

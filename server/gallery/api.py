@@ -38,7 +38,7 @@ def list_images(args: dict[str, Any]) -> dict[str, Any]:
     stream_position = events.latest_id(get_redis())
     page = lister().page(flt, order, cursor, limit)
     body: dict[str, Any] = {
-        "images": [images.summary(row.image_id, row.fields) for row in page.rows],
+        "images": images.with_kept([images.summary(row.image_id, row.fields) for row in page.rows]),
         "next_cursor": page.next_cursor.encode() if page.next_cursor else None,
         "sort": sort_name,
         "limit": limit,

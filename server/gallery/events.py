@@ -29,7 +29,7 @@ from server.core.services import get_redis, services
 from server.search import ImageFilter
 from server.search.params import stream_id
 
-from .images import summary
+from .images import summary, with_kept
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ def _items(client: redis.Redis, entries: list[tuple[str, StreamEntry | None]], f
             out.append((sid, None))
             continue
         out.append((sid, summary(entry.image_id, fields) if flt.matches(record) else None))
+    with_kept([item for _, item in out if item is not None])  # the list's card, kept mark too
     return out
 
 

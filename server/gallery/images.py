@@ -98,6 +98,18 @@ def summary(image_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def with_kept(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mark the kept pictures (no TTL) of a page, with one pipelined PTTL per picture."""
+    if not items:
+        return items
+    pipe = get_redis().pipeline(transaction=False)
+    for item in items:
+        pipe.pttl(image_key(item["id"]))
+    for item, pttl in zip(items, pipe.execute()):
+        item["kept"] = pttl == -1
+    return items
+
+
 def download_name(camera: str | None, timestamp: float, ext: str) -> str:
     """Return a file name that sorts by time, e.g. `garden_2024-05-01_12-30-05_UTC.jpg`."""
     when = datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d_%H-%M-%S")

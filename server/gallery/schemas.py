@@ -204,6 +204,7 @@ class ImageItem(ma.Schema):
     image_url = fields.String(required=True)
     download_url = fields.String(required=True)
     download_name = fields.String(required=True)
+    kept = fields.Boolean(metadata={"description": "In the list: kept for ever (no expiry)."})
 
 
 class Count(ma.Schema):
