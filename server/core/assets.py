@@ -95,7 +95,7 @@ def init_app(app: Flask) -> None:
         logger.warning("Cannot write the static cache (%s); using a temporary folder", exc)
         built = build(folder, version, Path(tempfile.gettempdir()) / "redis-pi-camera-static")
     prefix = f"/static/v/{version}/"
-    app.wsgi_app = WhiteNoise(app.wsgi_app, root=str(built), prefix=prefix, max_age=MAX_AGE,
+    app.wsgi_app = WhiteNoise(app.wsgi_app, root=str(built), prefix=prefix, max_age=MAX_AGE,  # type: ignore[method-assign]
                               allow_all_origins=False, add_headers_function=_headers,
                               immutable_file_test=lambda path, url: True)
     app.config["ASSET_VERSION"] = version

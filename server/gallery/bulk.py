@@ -18,10 +18,12 @@ import math
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
 import marshmallow as ma
+import redis
 from flask import Response, stream_with_context, url_for
 from marshmallow import fields
 
@@ -352,8 +354,13 @@ def _entries(rows_iter: Iterator[tuple[str, dict[str, str]]]) -> Iterator[Entry]
         if name in seen:
             name = name.rsplit(".", 1)[0] + "_" + image_id.rsplit("-", 1)[-1].replace(":", "_") + "." + ext
         seen.add(name)
-        key = image_key(image_id)
-        yield Entry(name, ts, lambda key=key: client.hget(key, F_IMAGE_DATA))
+        yield Entry(name, ts, partial(_picture, client, image_key(image_id)))
+
+
+def _picture(client: redis.Redis, key: str) -> bytes | None:
+    """The picture's bytes, or None when it went away meanwhile."""
+    data = client.hget(key, F_IMAGE_DATA)
+    return data if isinstance(data, bytes) else None
 
 
 @bp.get("/api/archive")

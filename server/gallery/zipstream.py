@@ -12,6 +12,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import IO, cast
 
 #: Bytes collected before a piece is handed to the server (waitress sends it on).
 CHUNK = 256 * 1024
@@ -66,7 +67,8 @@ def stream_zip(entries: Iterable[Entry]) -> Iterator[bytes]:
     """Yield a zip archive of `entries`, piece by piece, reading each entry only when it is due."""
     pipe = _Pipe()
     missing: list[str] = []
-    with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+    with zipfile.ZipFile(cast(IO[bytes], pipe), mode="w", compression=zipfile.ZIP_STORED,
+                         allowZip64=True) as archive:
         for entry in entries:
             data = entry.read()
             if data is None:
