@@ -39,6 +39,10 @@ CAMERAS_KEY = "cameras"
 #: A camera silent for this long is dropped from `cameras`.
 CAMERA_FORGET_AFTER = 30 * 86400
 TIMELAPSE_KEY_PREFIX = "timelapse:"
+#: Sorted set of the motion bursts marked reviewed in the gallery: each burst's first image
+#: id, scored by when it was reviewed (entries older than REVIEWED_FORGET_AFTER are dropped).
+REVIEWED_KEY = "gallery:reviewed"
+REVIEWED_FORGET_AFTER = 90 * 86400
 
 MIME_JPEG = "image/jpeg"
 

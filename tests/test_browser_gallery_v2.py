@@ -298,3 +298,32 @@ def test_an_idle_grid_runs_no_animations_and_new_pictures_wait_for_a_scrolled_us
     page.wait_for_function("id => document.querySelector('.image-card')?.dataset.id === id", arg=fresh)
     page.wait_for_function("() => window.scrollY < 50")
     errors.assert_none()
+
+
+def test_motion_bursts_are_reviewed_like_events(gallery, browser, r, artifacts_dir) -> None:
+    from tests.browser import store_scene
+
+    now = time.time()
+    for i in range(4):  # a burst: four motion pictures 15 s apart
+        store_scene(r, "garden", now - 3600 + i * 15, trigger="motion")
+    store_scene(r, "garden", now - 600, trigger="motion")  # a burst of one
+    store_scene(r, "garden", now - 300, trigger="interval")
+    page, errors = _open(browser, gallery.url + "/", WIDE, bypass_csp=True)
+    wait_for_thumbnails(page, 6)
+    page.click("#bursts-open")
+    page.wait_for_selector("#bursts-dialog.is-active .burst")
+    assert page.locator(".burst").count() == 2
+    assert "4 pictures" in page.locator(".burst").nth(1).inner_text()
+    assert page.locator(".burst").nth(1).locator(".burst-strip img").count() == 4
+    screenshot(page, artifacts_dir / "v2-bursts.png")
+    assert not _axe(page, "#bursts-dialog")
+    # Mark the newest reviewed: it leaves the list (reviewed ones are hidden by default).
+    page.locator(".burst").first.get_by_role("button", name="Mark reviewed").click()
+    page.wait_for_function("() => document.querySelectorAll('.burst').length === 1")
+    assert "1 of 2 bursts to review" in page.inner_text("#bursts-summary")
+    # Show puts the burst in the grid, oldest first.
+    page.locator(".burst").first.get_by_role("button", name="Show").click()
+    page.wait_for_selector("#bursts-dialog", state="hidden")
+    page.wait_for_function("() => document.querySelectorAll('.image-card').length === 4")
+    assert page_query(page)["trigger"] == "motion" and page_query(page)["sort"] == "oldest"
+    errors.assert_none()

@@ -137,6 +137,10 @@ def test_every_route_answers_as_documented(app, client, r) -> None:
     call("GET", "/api/archive?camera=cam&count=2")
     call("GET", "/api/archive?count=x")
     call("GET", "/api/timeline?camera=cam")
+    call("GET", "/api/bursts?camera=cam")
+    call("GET", "/api/bursts?gap=0")
+    call("POST", "/api/bursts/review", json={"ids": [ids[0]]}, headers=csrf)
+    call("POST", "/api/bursts/review", json={"ids": []}, headers=csrf)
     call("GET", "/api/timeline?until=later")
 
     # The event stream's pictures have the list item's documented shape.

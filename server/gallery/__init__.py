@@ -12,8 +12,8 @@ def init_app(app: Flask) -> None:
     """Register the gallery's routes and create the search index if Redis is there."""
     from server.core import openapi
 
-    from . import api, bulk, index, pages
+    from . import api, bulk, bursts, index, pages
 
     app.register_blueprint(pages.bp)
-    openapi.register(app, [api.bp, bulk.bp])
+    openapi.register(app, [api.bp, bulk.bp, bursts.bp])
     index.init_app(app)

@@ -19,6 +19,7 @@
  *   viewer.js     the full-screen viewer (PhotoSwipe): zoom, pinch, pan, swipe, keys
  *   timeline.js   jump to a day or an hour (per-hour counts from the server)
  *   dialogs.js    every dialog takes, traps and gives back the focus
+ *   bursts.js     motion bursts reviewed like events
  *
  * Hooks for tests and the browser console, on window.gallery:
  *   currentFilter()         -> {since, until, camera, trigger, lux_min, lux_max}: the grid's filter
@@ -40,6 +41,7 @@ import { bindOverview, loadCameras, loadStats, overviewOpen, refreshRelativeTime
 import { bindDialogs } from "./dialogs.js";
 import { bindSelect, selectedIds, selectionReset } from "./select.js";
 import { bindTimeline } from "./timeline.js";
+import { bindBursts } from "./bursts.js";
 import { currentFilter, readUrl, urlFor } from "./state.js";
 import { startTimelapse } from "./timelapse.js";
 import { placeToasts, toast } from "./toast.js";
@@ -59,6 +61,7 @@ function start() {
   bindDialogs();
   bindSelect();
   bindTimeline();
+  bindBursts();
   document.addEventListener("gallery:filterchange", () => {
     selectionReset();
     reloadGrid();
