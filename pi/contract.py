@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,8 +43,20 @@ TIMELAPSE_KEY_PREFIX = "timelapse:"
 #: id, scored by when it was reviewed (entries older than REVIEWED_FORGET_AFTER are dropped).
 REVIEWED_KEY = "gallery:reviewed"
 REVIEWED_FORGET_AFTER = 90 * 86400
+#: Hash of full-size budgets and the minimum age (see "Retention" below and the README).
+BUDGETS_KEY = "retention:budgets"
+#: Per camera: sorted set of the ids of its pictures that still have their full size,
+#: scored by capture time (unix seconds): the order budgets trim in, oldest first.
+FULL_SET_PREFIX = "retention:full:"
+#: The notifier's state (server/notify): per-target status, delivery marks, digests.
+NOTIFY_KEY_PREFIX = "notify:"
+#: Hash: camera name -> "online" or "offline", as the notifier last announced it.
+NOTIFY_CAMERAS_KEY = "notify:cameras"
+#: Hash: the notifier process itself (consumer, started_at, updated_at, pending, lag, targets).
+NOTIFY_STATUS_KEY = "notify:status"
 
 MIME_JPEG = "image/jpeg"
+MIME_WEBP = "image/webp"
 
 #: Camera names go into keys, tags and URLs, so they are kept to a safe alphabet.
 CAMERA_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -99,6 +111,31 @@ def preview_channel(camera: str) -> str:
     return f"{CAMERA_KEY_PREFIX}{camera}:frame"
 
 
+def full_set_key(camera: str) -> str:
+    """Return the key of a camera's sorted set of full-size pictures (oldest first)."""
+    return f"{FULL_SET_PREFIX}{camera}"
+
+
+def notify_target_key(target: str) -> str:
+    """Return the key of a notification target's status hash (last fired, last error, rule)."""
+    return f"{NOTIFY_KEY_PREFIX}target:{target}"
+
+
+def notify_cooldown_key(target: str) -> str:
+    """Return the key of a target's hash camera -> time of the picture it last fired for."""
+    return f"{NOTIFY_KEY_PREFIX}cooldown:{target}"
+
+
+def notify_digest_key(target: str) -> str:
+    """Return the key of a target's hash camera -> JSON of the digest being collected."""
+    return f"{NOTIFY_KEY_PREFIX}digest:{target}"
+
+
+def notify_done_key(stream_id: str) -> str:
+    """Return the key of the set of targets already done with one stream entry."""
+    return f"{NOTIFY_KEY_PREFIX}done:{stream_id}"
+
+
 def timelapse_key(job_id: str) -> str:
     """Return the key of a time-lapse job's state hash."""
     return f"{TIMELAPSE_KEY_PREFIX}{job_id}"
@@ -122,12 +159,29 @@ F_COLOUR_TEMP = "colour_temperature"
 F_LENS = "lens_position"
 F_THUMBNAIL = "thumbnail"
 F_IMAGE_DATA = "image_data"
+# Retention (issue 9). Times are unix seconds; see "Retention tiers" below.
+F_THUMBNAIL_MIME = "thumbnail_mime"
+#: When the full size (image_data) goes or went; indexed, so "full size available" is
+#: `@full_until:[<now> +inf]`. "inf" while the picture is kept.
+F_FULL_UNTIL = "full_until"
+#: What the capture settings planned for the full size and the whole picture; "Let it
+#: expire" restores them.
+F_PLAN_FULL_UNTIL = "plan_full_until"
+F_PLAN_HISTORY_UNTIL = "plan_history_until"
+#: A near-duplicate stored without its full size: the capture time and id of the last
+#: stored picture it matches.
+F_UNCHANGED_SINCE = "unchanged_since"
+F_SAME_AS = "same_as"
 
 BINARY_FIELDS = frozenset({F_IMAGE_DATA, F_THUMBNAIL})
+#: The retention fields (issue 9), in the order shown; `unchanged_since` and `same_as` only
+#: in near-duplicates, none in the reference's hashes.
+RETENTION_FIELDS = (F_THUMBNAIL_MIME, F_FULL_UNTIL, F_PLAN_FULL_UNTIL, F_PLAN_HISTORY_UNTIL,
+                    F_UNCHANGED_SINCE, F_SAME_AS)
 #: Every text field a listing may ask for: all but the two binary ones.
 METADATA_FIELDS = (
     F_TIMESTAMP, F_CAPTURED_AT, F_CAMERA, F_TRIGGER, F_MIME_TYPE, F_LUX, F_WIDTH, F_HEIGHT,
-    F_SIZE, F_EXPOSURE, F_GAIN, F_COLOUR_TEMP, F_LENS,
+    F_SIZE, F_EXPOSURE, F_GAIN, F_COLOUR_TEMP, F_LENS, *RETENTION_FIELDS,
 )
 _KNOWN = frozenset(METADATA_FIELDS) | BINARY_FIELDS
 
@@ -156,6 +210,12 @@ class ImageRecord:
     lens_position: float | None = None  # dioptres
     thumbnail: bytes | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    thumbnail_mime: str | None = None
+    full_until: float | None = None
+    plan_full_until: float | None = None
+    plan_history_until: float | None = None
+    unchanged_since: float | None = None
+    same_as: str | None = None
 
     @property
     def captured_at(self) -> str:
@@ -182,6 +242,13 @@ class ImageRecord:
             F_GAIN: None if self.analogue_gain is None else _fmt_float(self.analogue_gain, 3),
             F_COLOUR_TEMP: self.colour_temperature,
             F_LENS: None if self.lens_position is None else _fmt_float(self.lens_position, 3),
+            F_THUMBNAIL_MIME: self.thumbnail_mime,
+            F_FULL_UNTIL: None if self.full_until is None else _fmt_float(self.full_until, 3),
+            F_PLAN_FULL_UNTIL: None if self.plan_full_until is None else _fmt_float(self.plan_full_until, 3),
+            F_PLAN_HISTORY_UNTIL: (None if self.plan_history_until is None
+                                   else _fmt_float(self.plan_history_until, 3)),
+            F_UNCHANGED_SINCE: None if self.unchanged_since is None else _fmt_float(self.unchanged_since, 3),
+            F_SAME_AS: self.same_as,
         }
         out: dict[str, bytes | str] = {k: str(v) for k, v in values.items() if v is not None}
         for name, value in self.extra.items():
@@ -232,6 +299,12 @@ class ImageRecord:
             lens_position=_float(text.get(F_LENS), F_LENS),
             thumbnail=_as_bytes(h.get(F_THUMBNAIL)),
             extra={k[:MAX_TEXT]: v for k, v in text.items() if k not in _KNOWN | {"id", "payload"}},
+            thumbnail_mime=text.get(F_THUMBNAIL_MIME) or None,
+            full_until=_until(text.get(F_FULL_UNTIL)),
+            plan_full_until=_float(text.get(F_PLAN_FULL_UNTIL)),
+            plan_history_until=_float(text.get(F_PLAN_HISTORY_UNTIL)),
+            unchanged_since=_float(text.get(F_UNCHANGED_SINCE)),
+            same_as=text.get(F_SAME_AS) or None,
         )
 
 
@@ -307,20 +380,56 @@ def _as_bytes(value: Any) -> bytes | None:
 # --- Storing ---------------------------------------------------------------------------
 
 
-def save_image(client: redis.Redis, record: ImageRecord, ttl: float, image_id_: str) -> str:
+def save_image(client: redis.Redis, record: ImageRecord, ttl: float, image_id_: str, *,
+               full_ttl: float | None = None, trim: TrimPolicy | None = None) -> str:
     """Store a record with its TTL and announce it on the stream, atomically (MULTI/EXEC).
 
-    HSET, EXPIRE and XADD travel in one round trip and apply together, so no hash is ever
+    HSET, PEXPIRE and XADD travel in one round trip and apply together, so no hash is ever
     left without its TTL. Returns the key written. `ttl` must be positive.
+
+    Two tiers (issue 9): with `full_ttl` shorter than `ttl`, the same MULTI also gives the
+    `image_data` field its own, shorter expiry (HPEXPIRE): the full size goes after
+    `full_ttl`, the thumbnail and metadata after `ttl`. The caller checks once that the
+    server has field expiry (`supports_field_expiry`). The picture also joins its camera's
+    full-size set, and with a `trim` policy that camera's oldest full-size pictures over its
+    budget drop to thumbnail-only in the same MULTI (`TRIM_SCRIPT`).
     """
     if ttl <= 0:
         raise ValueError("ttl must be positive")
     key = image_key(image_id_)
+    now = time.time()
+    tiered = full_ttl is not None and 0 < full_ttl < ttl and record.image_data is not None
+    if record.plan_history_until is None:
+        record.plan_history_until = round(now + ttl, 3)
+    if record.image_data is not None:
+        if record.plan_full_until is None:
+            record.plan_full_until = round(now + (full_ttl if tiered and full_ttl else ttl), 3)
+        record.full_until = record.plan_full_until
+    elif record.full_until is None:
+        record.full_until = record.timestamp  # stored without its full size
+    if record.thumbnail is not None and record.thumbnail_mime is None:
+        record.thumbnail_mime = sniff_image_mime(record.thumbnail)
     pipe = client.pipeline(transaction=True)
     pipe.hset(key, mapping=record.to_hash())
     pipe.pexpire(key, int(ttl * 1000))
+    if tiered:
+        assert full_ttl is not None
+        pipe.execute_command("HPEXPIRE", key, int(full_ttl * 1000), "FIELDS", 1, F_IMAGE_DATA)
+    has_set = record.image_data is not None and record.camera and CAMERA_NAME_RE.match(record.camera)
+    if has_set:
+        assert record.camera is not None
+        set_key = full_set_key(record.camera)
+        pipe.zadd(set_key, {image_id_: round(record.timestamp, 3)})
+        # Entries older than the key's TTL are gone with their key (the trim script also
+        # drops any entry whose full size has gone, however it went).
+        pipe.zremrangebyscore(set_key, "-inf", f"({now - ttl:.3f}")
+        if trim is not None:
+            _eval(pipe, _TRIM_LUA, [set_key], trim.script_args(now))
     pipe.xadd(STREAM_KEY, stream_entry(image_id_, record), maxlen=STREAM_MAXLEN, approximate=True)
-    pipe.execute()
+    results = pipe.execute()
+    if has_set and trim is not None:
+        trimmed, kept_bytes = results[-2]
+        trim.last_trimmed, trim.last_bytes = int(trimmed), int(kept_bytes)
     return key
 
 
@@ -354,23 +463,59 @@ class StreamEntry:
 
     @classmethod
     def from_fields(cls, fields: Mapping[Any, Any]) -> StreamEntry | None:
-        """Read an entry (bytes or str keys and values); None when it names no valid image."""
-        text = {(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)):
-                (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
-                for k, v in fields.items()}
-        image_id_ = text.get("id", "")
+        """Read an entry (bytes or str keys and values); None when it names no valid image.
+
+        Values another writer got wrong read as None: a timestamp or light level that is not
+        a finite number (or an implausible light level), a camera or trigger outside the
+        safe alphabet.
+        """
+        h = {_s(k): _s(v) for k, v in fields.items()}
+        image_id_ = h.get("id", "")
         if not is_valid_image_id(image_id_):
             return None
+        camera, trigger = h.get(F_CAMERA) or None, h.get(F_TRIGGER) or None
+        return cls(image_id_, _float(h.get(F_TIMESTAMP)),
+                   camera if camera and CAMERA_NAME_RE.match(camera) else None,
+                   trigger if trigger and CAMERA_NAME_RE.match(trigger) else None,
+                   _float(h.get(F_LUX), F_LUX))
 
-        def number(name: str) -> float | None:
-            try:
-                value = float(text[name])
-            except (KeyError, ValueError):
-                return None
-            return value if math.isfinite(value) else None
 
-        return cls(image_id_, number(F_TIMESTAMP), text.get(F_CAMERA) or None,
-                   text.get(F_TRIGGER) or None, number(F_LUX))
+@dataclass(frozen=True)
+class CheckedStreamEntry(StreamEntry):
+    """A stream entry `read_stream_entry` checked: it has a plausible timestamp."""
+
+    timestamp: float = 0.0
+
+
+def read_stream_entry(fields: Mapping[Any, Any]) -> CheckedStreamEntry:
+    """Return the entry a stream message announces, or raise ValueError naming what is wrong.
+
+    The strict reader, for workers that act on each picture (the notifier): the id must be
+    a valid image id, the timestamp a plausible time, and a camera or trigger that is
+    present must be a valid name. (`StreamEntry.from_fields` is the tolerant reader.)
+    """
+    h = {_s(k): _s(v) for k, v in fields.items()}
+    entry = StreamEntry.from_fields(h)
+    if entry is None:
+        raise ValueError(f"invalid image id {h.get('id', '')[:60]!r}")
+    timestamp = parse_timestamp(h.get(F_TIMESTAMP))
+    if timestamp is None:
+        raise ValueError(f"invalid timestamp {h.get(F_TIMESTAMP, '')[:40]!r}")
+    if h.get(F_CAMERA) and entry.camera is None:
+        raise ValueError(f"invalid camera name {h[F_CAMERA][:40]!r}")
+    if h.get(F_TRIGGER) and entry.trigger is None:
+        raise ValueError(f"invalid trigger {h[F_TRIGGER][:40]!r}")
+    camera = entry.camera or (entry.image_id.split(":", 1)[0] if ":" in entry.image_id else None)
+    return CheckedStreamEntry(entry.image_id, timestamp, camera, entry.trigger, entry.lux)
+
+
+def sniff_image_mime(data: bytes) -> str:
+    """Return the MIME type of image bytes (JPEG, WebP or PNG) from their magic number."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return MIME_WEBP
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    return MIME_JPEG
 
 
 def stream_entry(image_id_: str, record: ImageRecord) -> dict[str, str]:
@@ -464,6 +609,7 @@ SCHEMA: tuple[Field, ...] = (
     NumericField(F_GAIN),
     NumericField(F_COLOUR_TEMP),
     NumericField(F_LENS),
+    NumericField(F_FULL_UNTIL),
 )
 
 
@@ -557,6 +703,90 @@ def _s(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+# --- Archive of originals (server/archive) ------------------------------------------------
+
+#: Hash field the archiver adds once a picture's original is in the archive: where it is,
+#: as a URL without credentials (file:///srv/archive/garden/2025/11/21/21-38-58.123-3fa2.jpg
+#: or s3://bucket/prefix/garden/...). Written only to a hash that exists, so its TTL stays.
+F_ARCHIVED = "archived"
+#: The archiver's consumer group on STREAM_KEY.
+ARCHIVE_GROUP = "archiver"
+#: Hash with the archiver's state (ArchiveStatus), refreshed every few seconds with a short TTL:
+#: a missing key means no archiver runs.
+ARCHIVE_STATUS_KEY = "archive:status"
+ARCHIVE_STATUS_TTL = 60
+#: Set of image ids whose archive copy is marked kept (the archiver keeps it in step with keep).
+ARCHIVE_KEPT_KEY = "archive:kept"
+#: Held (SET NX with a TTL) by the archiver that walks the index, so two never walk at once.
+ARCHIVE_CATCHUP_LOCK_KEY = "archive:catchup-lock"
+
+_MARK_ARCHIVED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def mark_archived(client: redis.Redis, image_id_: str, location: str) -> bool:
+    """Record in a picture's hash where its original was archived; False if the hash is gone.
+
+    HSET of a new field leaves the key's TTL and other fields' expiry (image_data) as they
+    were; the script makes sure an expired picture is not brought back as a hash without TTL.
+    """
+    return bool(client.eval(_MARK_ARCHIVED, 1, image_key(image_id_), F_ARCHIVED, location))
+
+
+@dataclass
+class ArchiveStatus:
+    """What the archiver says about itself in `archive:status`, for the stats panel and /healthz."""
+
+    state: str = "starting"  # "ok", "retrying" (archive or Redis unreachable/full), "stopped"
+    archive: str = ""  # the archive's URL, without credentials
+    consumer: str = ""
+    started_at: float = 0.0
+    updated_at: float = 0.0
+    last_ok: float | None = None  # when the last picture was archived
+    last_error: str = ""
+    last_error_at: float | None = None
+    pending: int = 0  # stream entries delivered and not yet archived
+    backlog: int = 0  # pictures waiting: pending, not yet delivered, and found by the index walk
+    archived: int = 0  # pictures archived since start
+    missed: int = 0  # pictures whose original had left Redis before the archiver got to them
+
+    def to_hash(self) -> dict[str, str]:
+        """Return the status hash fields (None left out)."""
+        out = {name: (_fmt_float(value, 3) if isinstance(value, float) else str(value))
+               for name, value in vars(self).items() if value is not None}
+        return out
+
+    @classmethod
+    def from_hash(cls, data: Mapping[Any, Any]) -> ArchiveStatus:
+        """Build a status from HGETALL of `archive:status`; bad numbers read as unknown."""
+        h = {_s(k): _s(v) for k, v in data.items()}
+        return cls(state=h.get("state", ""), archive=h.get("archive", ""), consumer=h.get("consumer", ""),
+                   started_at=_float(h.get("started_at")) or 0.0,
+                   updated_at=_float(h.get("updated_at")) or 0.0,
+                   last_ok=_float(h.get("last_ok")), last_error=h.get("last_error", ""),
+                   last_error_at=_float(h.get("last_error_at")), pending=_int(h.get("pending")) or 0,
+                   backlog=_int(h.get("backlog")) or 0, archived=_int(h.get("archived")) or 0,
+                   missed=_int(h.get("missed")) or 0)
+
+
+def save_archive_status(client: redis.Redis, status: ArchiveStatus) -> None:
+    """Replace `archive:status` with `status` and its short TTL, atomically."""
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(ARCHIVE_STATUS_KEY)
+    pipe.hset(ARCHIVE_STATUS_KEY, mapping=status.to_hash())
+    pipe.expire(ARCHIVE_STATUS_KEY, ARCHIVE_STATUS_TTL)
+    pipe.execute()
+
+
+def read_archive_status(client: redis.Redis) -> ArchiveStatus | None:
+    """Return the archiver's status, or None when no archiver runs."""
+    data = client.hgetall(ARCHIVE_STATUS_KEY)
+    return ArchiveStatus.from_hash(data) if data else None
+
+
 # --- Settings both processes read --------------------------------------------------------
 
 DEFAULT_REDIS_URL = "redis://localhost:6379"
@@ -565,3 +795,424 @@ DEFAULT_REDIS_URL = "redis://localhost:6379"
 def redis_url_from_env() -> str:
     """Return REDIS_URL, or the reference's default of localhost:6379."""
     return os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+
+
+# --- Retention: two tiers, keep, budgets (issue 9) -------------------------------------
+#
+# A picture is one hash in two tiers: the full-size `image_data` field has its own expiry
+# (HPEXPIRE, Redis >= 7.4), shorter than the key's, which carries the thumbnail and
+# metadata. The daemon owns its camera's pictures: after each store it trims its own
+# oldest full-size pictures down to its budget, exactly oldest first, in the same MULTI.
+
+#: Fields of BUDGETS_KEY: bytes for `default`, `total` and `camera:<name>`, seconds for `min_age`.
+BUDGET_DEFAULT = "default"
+BUDGET_TOTAL = "total"
+BUDGET_MIN_AGE = "min_age"
+BUDGET_CAMERA_PREFIX = "camera:"
+#: "Let it expire" never expires anything sooner than this from now.
+MIN_LET_EXPIRE_SECONDS = 10.0
+
+_TRIM_LUA = """
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local budget = tonumber(ARGV[1])
+local protect = tonumber(ARGV[2])
+local live, total = {}, 0
+for i = 1, #ids, 2 do
+  local key = ARGV[4] .. ids[i]
+  local size = redis.call('HSTRLEN', key, 'image_data')
+  if size == 0 or redis.call('PTTL', key) == -1 then
+    redis.call('ZREM', KEYS[1], ids[i])
+  else
+    total = total + size
+    live[#live + 1] = {ids[i], key, size, tonumber(ids[i + 1])}
+  end
+end
+local trimmed = 0
+if budget >= 0 then
+  for _, e in ipairs(live) do
+    if total <= budget or e[4] >= protect then break end
+    redis.call('HDEL', e[2], 'image_data')
+    redis.call('HSET', e[2], 'full_until', ARGV[3])
+    redis.call('ZREM', KEYS[1], e[1])
+    total = total - e[3]
+    trimmed = trimmed + 1
+  end
+end
+return {trimmed, total}
+"""
+
+_KEEP_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-2, 0} end
+local pttl = redis.call('PTTL', KEYS[1])
+redis.call('PERSIST', KEYS[1])
+local full = redis.call('HEXISTS', KEYS[1], 'image_data')
+if full == 1 then
+  redis.pcall('HPERSIST', KEYS[1], 'FIELDS', 1, 'image_data')
+  redis.call('HSET', KEYS[1], 'full_until', 'inf')
+end
+if KEYS[2] then redis.call('ZREM', KEYS[2], ARGV[1]) end
+return {pttl, full}
+"""
+
+_LET_EXPIRE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+if redis.call('HEXISTS', KEYS[1], 'image_data') == 1 then
+  local full_ms = tonumber(ARGV[2])
+  if full_ms < tonumber(ARGV[1]) then
+    local ok = redis.pcall('HPEXPIREAT', KEYS[1], full_ms, 'FIELDS', 1, 'image_data')
+    if type(ok) == 'table' and ok.err then full_ms = tonumber(ARGV[1]) end
+  end
+  redis.call('HSET', KEYS[1], 'full_until', string.format('%.3f', full_ms / 1000))
+  if KEYS[2] then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) end
+  return full_ms
+end
+return 0
+"""
+
+def _eval(client: Any, source: str, keys: list[str], args: list[Any]) -> Any:
+    """Run a Lua script with EVAL: the script travels with the call (a few hundred bytes),
+    so it needs no SCRIPT LOAD round trip and survives a restarted Redis; Redis caches it
+    compiled."""
+    return client.eval(source, len(keys), *keys, *args)
+
+
+@dataclass
+class TrimPolicy:
+    """A camera's full-size budget as the daemon applies it after each store.
+
+    `budget` is bytes of full-size JPEGs (None: no budget, only stale entries are
+    cleaned); pictures younger than `min_age` seconds are never trimmed. After a store,
+    `last_trimmed` and `last_bytes` say how many were trimmed and the bytes left.
+    """
+
+    budget: int | None
+    min_age: float = 0.0
+    last_trimmed: int = 0
+    last_bytes: int = 0
+
+    def script_args(self, now: float) -> list[str]:
+        """Return the trim script's ARGV."""
+        budget = -1 if self.budget is None else int(self.budget)
+        return [str(budget), f"{now - self.min_age:.3f}", f"{now:.3f}", KEY_PREFIX]
+
+
+def supports_field_expiry(client: redis.Redis) -> bool:
+    """Tell whether the server expires single hash fields (HPEXPIRE, Redis >= 7.4).
+
+    Probes with HPEXPIRE on a key that doesn't exist, which writes nothing. Redis Stack
+    7.2 (or a server that renamed the command away) answers "unknown command".
+    """
+    try:
+        client.execute_command("HPEXPIRE", f"{FULL_SET_PREFIX}probe:none", 1000, "FIELDS", 1, F_IMAGE_DATA)
+    except redis.ResponseError as exc:
+        text = str(exc).lower()
+        if "unknown command" in text or "noperm" in text or "no permission" in text:
+            return False
+        raise
+    return True
+
+
+def trim_full_size(client: redis.Redis, camera: str, policy: TrimPolicy) -> int:
+    """Trim a camera's oldest full-size pictures down to its budget now; return how many.
+
+    The daemon does this after every store; this is for a budget that just shrank.
+    """
+    result = _eval(client, _TRIM_LUA, [full_set_key(camera)], policy.script_args(time.time()))
+    policy.last_trimmed, policy.last_bytes = int(result[0]), int(result[1])
+    return policy.last_trimmed
+
+
+@dataclass
+class KeepResult:
+    """What `keep` did: when the picture would have expired, and whether it has its full size."""
+
+    would_have_expired: float | None
+    full_size: bool
+
+
+def keep(client: redis.Redis, image_id_: str) -> KeepResult | None:
+    """Keep a picture for ever: no key TTL, no full-size TTL, out of its camera's budget.
+
+    Returns None when there is no such picture.
+    """
+    key = image_key(image_id_)
+    camera = _text(client.hget(key, F_CAMERA))
+    keys = [key] + ([full_set_key(camera)] if camera and CAMERA_NAME_RE.match(camera) else [])
+    pttl, full = _eval(client, _KEEP_LUA, keys, [image_id_])
+    if pttl == -2:
+        return None
+    when = None if pttl < 0 else round(time.time() + pttl / 1000, 3)
+    return KeepResult(when, bool(full))
+
+
+@dataclass
+class ExpiryResult:
+    """What `let_expire` set: when the picture goes, and when its full size goes (None: gone already)."""
+
+    expires_at: float
+    full_until: float | None
+
+
+def let_expire(client: redis.Redis, image_id_: str, fallback: float = 86400.0) -> ExpiryResult | None:
+    """Undo keep: give the picture back the expiries its capture settings planned.
+
+    A picture whose plan has passed gets MIN_LET_EXPIRE_SECONDS; one without a plan (the
+    reference's, or one kept before issue 9) gets `fallback` seconds. Returns None when
+    there is no such picture.
+    """
+    key = image_key(image_id_)
+    fields = [_text(v) for v in client.hmget(key, F_CAMERA, F_TIMESTAMP, F_PLAN_FULL_UNTIL,
+                                             F_PLAN_HISTORY_UNTIL)]
+    camera, timestamp, plan_full, plan_history = fields
+    now = time.time()
+    floor = now + MIN_LET_EXPIRE_SECONDS
+    history = _float(plan_history)
+    history_at = max(floor, history if history is not None and math.isfinite(history) else now + fallback)
+    full = _float(plan_full)
+    full_at = max(floor, full) if full is not None and math.isfinite(full) else history_at
+    full_at = min(full_at, history_at)
+    keys = [key] + ([full_set_key(camera)] if camera and CAMERA_NAME_RE.match(camera) else [])
+    ts = _float(timestamp) or now
+    result = _eval(client, _LET_EXPIRE_LUA, keys,
+                   [math.ceil(history_at * 1000), math.ceil(full_at * 1000), f"{ts:.3f}", image_id_])
+    if result == -2:
+        return None
+    return ExpiryResult(round(history_at, 3), None if result == 0 else round(int(result) / 1000, 3))
+
+
+def _until(text: str | None) -> float | None:
+    """Parse `full_until`: unix seconds, or `inf` for a kept picture; None if unreadable."""
+    if text is not None and text.strip().lower() in ("inf", "+inf"):
+        return math.inf
+    return _float(text)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+@dataclass
+class FullSizeState:
+    """Which tier a picture is in, for the gallery's labels and download.
+
+    `state` is "full" (image_data present), "expired" (its time ran out), "trimmed" (its
+    camera's budget dropped it early), "unchanged" (a near-duplicate stored without it) or
+    "missing" (gone, reason unknown: a reference picture, or redis-cli).
+    """
+
+    state: str
+    full_until: float | None = None  # when it goes or went; inf while kept
+    expires_at: float | None = None  # when the whole picture goes; None if kept
+    kept: bool = False
+    unchanged_since: float | None = None
+    same_as: str | None = None
+
+    @property
+    def has_full_size(self) -> bool:
+        """Tell whether the full-size picture can be shown and downloaded."""
+        return self.state == "full"
+
+
+def tier_from_fields(fields: Mapping[Any, Any], has_image: bool, pttl_ms: int | None = None,
+                     now: float | None = None) -> FullSizeState:
+    """Return a picture's tier from its text fields, whether image_data exists, and its PTTL.
+
+    Pure, so the gallery can label listing rows (which carry the fields, and can test
+    image_data with HSTRLEN) without another round trip per picture.
+    """
+    h = {_text(k): _text(v) for k, v in fields.items()}
+    now = time.time() if now is None else now
+    full_until = _until(h.get(F_FULL_UNTIL))
+    plan = _float(h.get(F_PLAN_FULL_UNTIL))
+    kept = pttl_ms == -1
+    expires_at = None if pttl_ms is None or pttl_ms < 0 else round(now + pttl_ms / 1000, 3)
+    unchanged = _float(h.get(F_UNCHANGED_SINCE))
+    if has_image:
+        state = "full"
+    elif unchanged is not None:
+        state = "unchanged"
+    elif full_until is not None and plan is not None and full_until < plan - 1:
+        state = "trimmed"
+    elif full_until is not None:
+        state = "expired"
+    else:
+        state = "missing"
+    return FullSizeState(state, full_until, expires_at, kept, unchanged, h.get(F_SAME_AS) or None)
+
+
+def full_size_state(client: redis.Redis, image_id_: str) -> FullSizeState | None:
+    """Read which tier a picture is in (None: no such picture)."""
+    key = image_key(image_id_)
+    pipe = client.pipeline(transaction=False)
+    pipe.hmget(key, F_FULL_UNTIL, F_PLAN_FULL_UNTIL, F_UNCHANGED_SINCE, F_SAME_AS)
+    pipe.hexists(key, F_IMAGE_DATA)
+    pipe.pttl(key)
+    values, has_image, pttl = pipe.execute()
+    if pttl == -2:
+        return None
+    names = (F_FULL_UNTIL, F_PLAN_FULL_UNTIL, F_UNCHANGED_SINCE, F_SAME_AS)
+    fields = {n: v for n, v in zip(names, values) if v is not None}
+    return tier_from_fields(fields, bool(has_image), pttl)
+
+
+def full_size_query(now: float | None = None) -> str:
+    """Return the FT.SEARCH clause matching pictures whose full size is still there."""
+    now = time.time() if now is None else now
+    return f"@{F_FULL_UNTIL}:[{now:.3f} +inf]"
+
+
+# --- Budgets -----------------------------------------------------------------------------
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|k|m|g)?\s*$", re.I)
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1_000_000, "mb": 1_000_000,
+          "g": 1_000_000_000, "gb": 1_000_000_000}
+_AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.I)
+_AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class BudgetError(ValueError):
+    """A budget value can't be used; the message names the field and what it accepts."""
+
+
+def parse_bytes(text: str, name: str) -> int:
+    """Parse a budget: bytes, or a number with kb/mb/gb (decimal units), e.g. 64mb."""
+    match = _SIZE_RE.match(str(text))
+    if not match:
+        raise BudgetError(f"{name}={text!r} is not a size: use bytes or a number with kb, mb "
+                          "or gb, e.g. 64mb")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+
+
+def parse_age(text: str, name: str = BUDGET_MIN_AGE) -> float:
+    """Parse the minimum age: seconds, or a number with s/m/h/d, e.g. 2h."""
+    match = _AGE_RE.match(str(text))
+    if not match:
+        raise BudgetError(f"{name}={text!r} is not a duration: use seconds or a number with "
+                          "s, m, h or d, e.g. 2h")
+    return float(match.group(1)) * _AGE_UNITS[(match.group(2) or "").lower()]
+
+
+@dataclass
+class Budgets:
+    """The full-size budgets in `retention:budgets` (bytes) and the minimum age (seconds).
+
+    None means "no budget". A camera with its own budget gets exactly that; the other
+    cameras share the rest of `total` equally, each also held to `default`.
+    """
+
+    default: int | None = None
+    total: int | None = None
+    cameras: dict[str, int] = field(default_factory=dict)
+    min_age: float = 0.0
+
+    def validate(self) -> None:
+        """Raise BudgetError naming the first unusable value."""
+        for name, value in ((BUDGET_DEFAULT, self.default), (BUDGET_TOTAL, self.total),
+                            *((BUDGET_CAMERA_PREFIX + c, v) for c, v in self.cameras.items())):
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise BudgetError(f"{name}={value!r} is not a size: use a whole number of bytes, 0 or more")
+        for camera in self.cameras:
+            if not CAMERA_NAME_RE.match(camera):
+                raise BudgetError(f"camera {camera!r} is not a camera name: 1-32 letters, digits, - or _")
+        if not (isinstance(self.min_age, (int, float)) and math.isfinite(self.min_age) and self.min_age >= 0):
+            raise BudgetError(f"{BUDGET_MIN_AGE}={self.min_age!r} is not a duration: use seconds, 0 or more")
+        if self.total is not None and sum(self.cameras.values()) > self.total:
+            raise BudgetError(f"the camera budgets add up to {sum(self.cameras.values())} bytes, more than "
+                              f"{BUDGET_TOTAL}={self.total}: lower them or raise the total")
+
+    def to_hash(self) -> dict[str, str]:
+        """Return the fields of `retention:budgets`."""
+        out: dict[str, str] = {}
+        if self.default is not None:
+            out[BUDGET_DEFAULT] = str(self.default)
+        if self.total is not None:
+            out[BUDGET_TOTAL] = str(self.total)
+        for camera, value in sorted(self.cameras.items()):
+            out[BUDGET_CAMERA_PREFIX + camera] = str(value)
+        if self.min_age:
+            out[BUDGET_MIN_AGE] = _fmt_float(self.min_age, 3)
+        return out
+
+    @classmethod
+    def from_hash(cls, data: Mapping[Any, Any]) -> tuple[Budgets, list[str]]:
+        """Parse `retention:budgets`; return the budgets and a problem per unusable field.
+
+        Unusable fields (another writer may use redis-cli) are left out, not guessed.
+        """
+        out, problems = cls(), []
+        for raw_name, raw_value in data.items():
+            name, value = _text(raw_name) or "", _text(raw_value) or ""
+            try:
+                if name == BUDGET_MIN_AGE:
+                    out.min_age = parse_age(value, name)
+                elif name == BUDGET_DEFAULT:
+                    out.default = parse_bytes(value, name)
+                elif name == BUDGET_TOTAL:
+                    out.total = parse_bytes(value, name)
+                elif name.startswith(BUDGET_CAMERA_PREFIX):
+                    camera = name[len(BUDGET_CAMERA_PREFIX):]
+                    if not CAMERA_NAME_RE.match(camera):
+                        raise BudgetError(f"{name}: {camera!r} is not a camera name")
+                    out.cameras[camera] = parse_bytes(value, name)
+                else:
+                    raise BudgetError(f"{name} is not a budget field: use default, total, "
+                                      "min_age or camera:<name>")
+            except BudgetError as exc:
+                problems.append(str(exc))
+        return out, problems
+
+    def for_camera(self, camera: str, sharers: Sequence[str] = ()) -> int | None:
+        """Return the camera's full-size budget in bytes (None: none).
+
+        Its own `camera:<name>` if set; otherwise `default`, and at most an equal share,
+        among `sharers` (the cameras without their own budget that hold full-size pictures
+        or are online; this one counts in any case), of `total` minus the cameras' own budgets.
+        """
+        if camera in self.cameras:
+            return self.cameras[camera]
+        limit = self.default
+        if self.total is not None:
+            rest = max(0, self.total - sum(self.cameras.values()))
+            count = len({c for c in sharers if c not in self.cameras} | {camera})
+            share = rest // count
+            limit = share if limit is None else min(limit, share)
+        return limit
+
+
+def read_budgets(client: redis.Redis) -> tuple[Budgets, list[str]]:
+    """Read `retention:budgets`; return the budgets and a problem per unusable field."""
+    return Budgets.from_hash(client.hgetall(BUDGETS_KEY))
+
+
+def write_budgets(client: redis.Redis, budgets: Budgets) -> None:
+    """Validate and replace `retention:budgets` (atomically); raise BudgetError if unusable."""
+    budgets.validate()
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(BUDGETS_KEY)
+    fields: dict[Any, Any] = dict(budgets.to_hash())
+    if fields:
+        pipe.hset(BUDGETS_KEY, mapping=fields)
+    pipe.execute()
+
+
+def budget_sharers(client: redis.Redis) -> list[str]:
+    """Return the cameras that share `total`: those online and those holding full-size pictures."""
+    names = camera_names(client)
+    if not names:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.exists(camera_key(name))
+        pipe.zcard(full_set_key(name))
+    answers = pipe.execute()
+    return [name for name, online, held in zip(names, answers[0::2], answers[1::2]) if online or held]
+
+
+def camera_trim_policy(client: redis.Redis, camera: str) -> tuple[TrimPolicy, list[str]]:
+    """Return the camera's trim policy from the current budgets, and any problems with them."""
+    budgets, problems = read_budgets(client)
+    sharers = budget_sharers(client) if budgets.total is not None else []
+    return TrimPolicy(budgets.for_camera(camera, sharers), budgets.min_age), problems

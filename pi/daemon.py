@@ -29,7 +29,8 @@ from pi.preview import PreviewPublisher
 from pi.settings import Settings
 from pi.spool import Spool
 from pi.store import ImageStore, SpoolReplayer, StoreResult
-from pi.triggers import MotionDetector, MotionTrigger, SensorTrigger
+from pi.thumbnails import history_thumbnail
+from pi.triggers import MotionDetector, MotionTrigger, NearDuplicateFilter, SensorTrigger
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,10 @@ class CaptureDaemon:
         self.client = client
         self.where = where
         self.spool = spool or Spool(settings.spool_dir, int(settings.spool_max_mb * 1_000_000))
-        self.store = ImageStore(client, self.spool, settings.expiry, where)
+        self.store = ImageStore(client, self.spool, settings.expiry, where,
+                                history_ttl=settings.history_expiry, camera=settings.camera_name)
+        self.near_duplicates = (NearDuplicateFilter(settings.near_duplicate_threshold)
+                                if settings.tiered and settings.near_duplicates else None)
         self.pin_factory = pin_factory
         self.replay_backoff = replay_backoff
         self.stop_event = threading.Event()
@@ -79,6 +83,7 @@ class CaptureDaemon:
         self.motion: MotionTrigger | None = None
         self.preview: PreviewPublisher | None = None
         self.replayer: SpoolReplayer | None = None
+        self.mqtt_commands: Any = None  # pi.mqtt_trigger.MqttCaptureCommands, when enabled
         self._requests: queue.Queue[str] = queue.Queue(maxsize=16)
         self._window: list[tuple[bool, int, float]] = []
         self._behind_warned = False
@@ -143,17 +148,36 @@ class CaptureDaemon:
             self.motion = MotionTrigger(self.shared.try_motion_frame, self.request_capture,
                                         detector, s.motion_fps, self.stop_event)
             self.motion.start()
+        if s.mqtt_capture_commands and s.mqtt_url:
+            from pi.mqtt_trigger import MqttCaptureCommands
+            self.mqtt_commands = MqttCaptureCommands(s.mqtt_url, s.mqtt_topic_prefix, s.camera_name,
+                                                     self.request_capture)
+            self.mqtt_commands.start()
+            self.status.triggers += ",mqtt"  # the notifier then offers Home Assistant a button
         if s.preview_fps > 0:
             self.preview = PreviewPublisher(self.client, preview_channel(s.camera_name),
                                             self.shared.try_preview, s.preview_fps,
                                             s.preview_max_bytes, self.stop_event)
             self.preview.start()
+        self._log_retention()
         every = f" every {s.interval:g} s" if s.interval else ""
-        logger.info("Camera %s (%s): triggers %s%s, expiry %g s, Redis %s, spool %s (%d waiting, "
+        logger.info("Camera %s (%s): triggers %s%s, expiry %.0f s, Redis %s, spool %s (%d waiting, "
                     "max %g MB), previews %s", s.camera_name, self.camera.describe(),
                     ",".join(s.triggers), every, s.expiry, self.where, self.spool.directory,
                     len(self.spool), s.spool_max_mb,
                     f"{s.preview_fps:g} fps while watched" if s.preview_fps > 0 else "off")
+
+    def _log_retention(self) -> None:
+        """Say at start how pictures will be kept (issue 9)."""
+        s = self.settings
+        if s.tiered:
+            logger.info("Two tiers: full size for IMAGE_EXPIRY=%.0f s, thumbnail (%s) and metadata for "
+                        "HISTORY_EXPIRY=%.0f s; near-duplicates %s", s.expiry, s.thumbnail_format,
+                        s.history_expiry, f"stored as history only under {s.near_duplicate_threshold:g}"
+                        if self.near_duplicates else "kept whole")
+        elif s.history_expiry is not None:
+            logger.info("HISTORY_EXPIRY=%.0f s is not longer than IMAGE_EXPIRY=%.0f s: each picture has one "
+                        "expiry, as without tiers", s.history_expiry, s.expiry)
 
     def shutdown(self) -> None:
         """Stop the triggers and background threads (within about a second)."""
@@ -161,6 +185,8 @@ class CaptureDaemon:
         self.store.wake.set()
         if self.sensor is not None:
             self.sensor.close()
+        if self.mqtt_commands is not None:
+            self.mqtt_commands.close()
         deadline = time.monotonic() + 1.0
         for thread in (self.motion, self.preview, self.replayer):
             if thread is not None and thread.is_alive():
@@ -247,11 +273,18 @@ class CaptureDaemon:
         new_id = image_id(s.camera_name, timestamp)
         record = record_from_capture(capture, s.camera_name, trigger, timestamp,
                                      clock_synchronized=self._clock_state())
+        frame = self._retention(record, trigger)
         result = self.store.store(new_id, record)
+        if self.near_duplicates is not None and record.image_data is not None and (
+                result.stored or result.spooled):
+            self.near_duplicates.stored_full(frame, timestamp, new_id)
         self.recent_ids.append(new_id)
         self._window.append((result.stored, len(capture.jpeg), result.millis))
         lux = "?" if record.lux is None else f"{record.lux:.1f}"
-        if result.stored:
+        if result.stored and record.image_data is None and record.same_as:
+            logger.info("Stored %s as thumbnail and metadata only (lux %s): unchanged since %s, "
+                        "in %.0f ms", result.key, lux, record.same_as, result.millis)
+        elif result.stored:
             logger.info("Stored %s (%d bytes, lux %s, trigger %s) in %.0f ms", result.key,
                         len(capture.jpeg), lux, trigger, result.millis)
         elif result.spooled:
@@ -262,6 +295,34 @@ class CaptureDaemon:
         self.status.last_id = new_id
         self.store.heartbeat(self.status, s.heartbeat_ttl)
         return result
+
+    def _retention(self, record: Any, trigger: str) -> Any:
+        """Re-encode the thumbnail for the history tier; drop a near-duplicate's full size.
+
+        Returns the low-resolution frame of this picture (None when near-duplicates are off).
+        """
+        s = self.settings
+        if record.thumbnail:
+            try:
+                record.thumbnail, record.thumbnail_mime = history_thumbnail(record.thumbnail,
+                                                                            s.thumbnail_format)
+            except OSError as exc:  # an undecodable thumbnail is stored as the camera gave it
+                logger.debug("Thumbnail kept as it was: %s", exc)
+        nd = self.near_duplicates
+        if nd is None or not self.store.tiered:
+            return None
+        frame = self.shared.try_motion_frame(timeout=1.0)
+        match = nd.matches(frame) if trigger == "interval" else None
+        if match is not None:
+            nd.skipped += 1
+            nd.saved_bytes += len(record.image_data or b"")
+            record.image_data = None
+            record.size_bytes = None
+            record.full_until = record.timestamp
+            record.unchanged_since, record.same_as = match
+            logger.debug("Unchanged since %s (difference %.2f < %g): stored without its full size",
+                         match[1], nd.last_level or 0.0, nd.threshold)
+        return frame
 
     def log_summary(self) -> None:
         """Log what happened since the last summary."""
@@ -278,6 +339,12 @@ class CaptureDaemon:
                     sum(n for _, n, _ in window) / 1e6, median, self.failures, len(self.spool),
                     self.spool.size_bytes / 1e6, self.store.replayed, self.store.expired,
                     self.spool.dropped, self.store.lost, previews)
+        nd = self.near_duplicates
+        if self.store.tiered or self.store.trimmed:
+            logger.info("Retention: %s; %d full sizes dropped for the budget; %s",
+                        "two tiers" if self.store.tiered else "one tier", self.store.trimmed,
+                        f"{nd.skipped} near-duplicates stored as history only "
+                        f"({nd.saved_bytes / 1e6:.1f} MB saved)" if nd else "near-duplicates off")
 
     # --- The camera's health and the clock --------------------------------------------------
 

@@ -73,6 +73,20 @@ class Settings:
     camera_max_failures: int = 5
     main_format: str = "YUV420"
     idle_fps: float = 5.0
+    # Retention (issue 9).
+    history_expiry: float | None = None  # seconds; None or <= expiry: one TTL, as the reference
+    thumbnail_format: str = "webp"
+    near_duplicates: bool = True
+    near_duplicate_threshold: float = 3.0
+    # Take a picture on an MQTT command (pi/mqtt_trigger.py); off unless MQTT_CAPTURE_COMMANDS=1.
+    mqtt_url: str | None = None
+    mqtt_capture_commands: bool = False
+    mqtt_topic_prefix: str = "redis-pi-camera"
+
+    @property
+    def tiered(self) -> bool:
+        """Tell whether pictures are stored in two tiers (HISTORY_EXPIRY longer than IMAGE_EXPIRY)."""
+        return self.history_expiry is not None and self.history_expiry > self.expiry
 
     @property
     def heartbeat_ttl(self) -> float:
@@ -187,6 +201,18 @@ def _redis_url(text: str) -> str:
     if not re.match(r"^(redis|rediss|unix)://", text):
         raise ValueError("a URL such as redis://localhost:6379 or redis://default:password@host:6379/")
     return text
+
+
+def _mqtt_url(text: str) -> str:
+    from pi.mqtt_trigger import parse_mqtt_url
+    parse_mqtt_url(text)
+    return text
+
+
+def _topic_prefix(text: str) -> str:
+    if not re.match(r"^[A-Za-z0-9_/-]{1,100}$", text.strip("/")):
+        raise ValueError("letters, digits, -, _ and /, e.g. redis-pi-camera")
+    return text.strip("/")
 
 
 def _path(text: str) -> Path:
@@ -319,6 +345,33 @@ OPTIONS: tuple[Option, ...] = (
            "BYTES"),
     Option("SUMMARY_INTERVAL", "--summary-interval", "summary_interval", _positive_float, 300.0,
            "seconds between summary log lines (default %(default)s)", "SECONDS"),
+    # Retention (issue 9): two tiers, thumbnails, near-duplicates.
+    Option("HISTORY_EXPIRY", "--history-expiry", "history_expiry", _positive_float, None,
+           "seconds the thumbnail and metadata stay in Redis. Longer than IMAGE_EXPIRY turns "
+           "on two tiers: the full-size picture goes after IMAGE_EXPIRY, the rest after this "
+           "(pi/env.example sets 2592000, 30 days). Unset: everything goes after IMAGE_EXPIRY, "
+           "as in the reference.", "SECONDS"),
+    Option("THUMBNAIL_FORMAT", "--thumbnail-format", "thumbnail_format", _choice(("webp", "jpeg")),
+           "webp", "webp (about half the bytes; every browser shows it) or jpeg (default "
+           "%(default)s)", "webp|jpeg"),
+    Option("NEAR_DUPLICATES", "--near-duplicates", "near_duplicates", _bool, True,
+           "with two tiers, store an interval picture nearly the same as the last stored one "
+           "as thumbnail and metadata only; sensor and motion pictures are always kept whole "
+           "(default 1)", "0|1"),
+    Option("NEAR_DUPLICATE_THRESHOLD", "--near-duplicate-threshold", "near_duplicate_threshold",
+           _float_range(0.01, 255, "a number from 0.01 to 255, e.g. 3"), 3.0,
+           "mean difference (0-255) of the low-resolution frames, in 4x4 blocks, under which "
+           "a picture counts as unchanged (default %(default)s)", "LEVEL"),
+    Option("MQTT_URL", "--mqtt-url", "mqtt_url", _mqtt_url, None,
+           "MQTT broker for capture commands, e.g. mqtt://user:password@host:1883 (mqtts:// for "
+           "TLS). A password in it is never logged.", "URL"),
+    Option("MQTT_CAPTURE_COMMANDS", "--mqtt-capture-commands", "mqtt_capture_commands", _bool, False,
+           "1 to take a picture (trigger manual) on each message to "
+           "MQTT_TOPIC_PREFIX/CAMERA_NAME/capture, e.g. Home Assistant's Take picture button "
+           "(default 0)", "0|1"),
+    Option("MQTT_TOPIC_PREFIX", "--mqtt-topic-prefix", "mqtt_topic_prefix", _topic_prefix,
+           "redis-pi-camera", "first part of the MQTT topics, as the notifier's (default "
+           "%(default)s)", "PREFIX"),
     Option("LOG_LEVEL", "--log-level", "log_level", _choice(LOG_LEVELS, upper=True), "INFO",
            "DEBUG, INFO, WARNING or ERROR (default %(default)s); DEBUG prints all camera "
            "metadata", "LEVEL"),
@@ -345,7 +398,7 @@ OPTIONS: tuple[Option, ...] = (
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser; every setting has a flag, described by --help."""
     parser = argparse.ArgumentParser(
-        prog="capture.py",
+        prog="pi-capture",
         description="Take pictures with a Raspberry Pi camera (or a simulated one) and store "
                     "them in Redis, with thumbnails and metadata, spooling to disk while Redis "
                     "is unreachable.",
@@ -414,6 +467,9 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], env_file: Path | N
             values[opt.attr] = opt.parse(text)
         except ValueError as exc:
             name = opt.env if source == opt.env else f"{opt.flag} ({opt.env})"
+            if opt.env.endswith("_URL"):  # never show a password
+                from pi.mqtt_trigger import redact
+                text = redact(text)
             raise SettingsError(f"{name}={text!r} is not valid: use {exc}") from None
         given.add(opt.attr)
 
@@ -441,6 +497,9 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], env_file: Path | N
     if values["camera_backend"] == "directory" and values["image_directory"] is None:
         raise SettingsError("CAMERA_BACKEND=directory needs IMAGE_DIRECTORY: use an existing "
                             "folder of .jpg files")
+    if values["mqtt_capture_commands"] and values["mqtt_url"] is None:
+        raise SettingsError("MQTT_CAPTURE_COMMANDS=1 needs MQTT_URL: use the broker's URL, e.g. "
+                            "mqtt://user:password@homeassistant.local:1883")
     return Settings(once=bool(flags.get("once")), env_file=env_file,
                     backend_was_guessed=guessed and values["camera_backend"] == "simulated", **values)
 

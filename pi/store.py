@@ -29,11 +29,14 @@ from redis.exceptions import (
 from pi.contract import (
     CameraStatus,
     ImageRecord,
+    TrimPolicy,
+    camera_trim_policy,
     clear_heartbeat,
     ensure_index,
     image_key,
     save_heartbeat,
     save_image,
+    supports_field_expiry,
 )
 from pi.spool import Spool, SpoolCorrupt
 
@@ -83,13 +86,33 @@ class StoreResult:
     spooled: bool = False
 
 
-class ImageStore:
-    """Writes pictures and heartbeats to Redis, or to the spool while Redis is unreachable."""
+#: Seconds between two reads of the budgets (retention:budgets), so a change made in the
+#: gallery or redis-cli applies within this long, without a restart.
+BUDGET_REFRESH = 10.0
 
-    def __init__(self, client: redis.Redis, spool: Spool, ttl: float, where: str) -> None:
+
+class ImageStore:
+    """Writes pictures and heartbeats to Redis, or to the spool while Redis is unreachable.
+
+    `ttl` is IMAGE_EXPIRY. With `history_ttl` longer than it (HISTORY_EXPIRY) and a Redis
+    with hash-field expiry, pictures are stored in two tiers: the full size for `ttl`,
+    the thumbnail and metadata for `history_ttl`. With `camera` set, that camera's
+    full-size budget (read from Redis every BUDGET_REFRESH seconds) is enforced at each store.
+    """
+
+    def __init__(self, client: redis.Redis, spool: Spool, ttl: float, where: str, *,
+                 history_ttl: float | None = None, camera: str | None = None) -> None:
         self.client = client
         self.spool = spool
         self.ttl = ttl
+        self.history_ttl = history_ttl
+        self.tiers_wanted = history_ttl is not None and history_ttl > ttl
+        self.field_expiry: bool | None = None  # detected once, at the first connection
+        self.camera = camera
+        self.trim = TrimPolicy(None)
+        self._trim_read_at = float("-inf")
+        self._budget_problems: set[str] = set()
+        self.trimmed = 0
         self.where = where
         self.online = False
         self.index_ready = False
@@ -124,6 +147,14 @@ class ImageStore:
                 result = ensure_index(self.client, where=self.where)
                 self.index_ready = True
                 logger.debug("Search index %s", result)
+            if self.tiers_wanted and self.field_expiry is None:
+                self.field_expiry = supports_field_expiry(self.client)
+                if not self.field_expiry:
+                    logger.warning(
+                        "Redis at %s can't expire single hash fields (HPEXPIRE needs Redis 7.4 "
+                        "or newer; Redis Stack 7.2 lacks it), so HISTORY_EXPIRY is ignored: each "
+                        "picture expires whole after IMAGE_EXPIRY=%g s. Fix: use Redis 8 or Redis "
+                        "Stack 7.4+ (docker-compose.yml's image is)", self.where, self.ttl)
         except (AuthenticationError, AuthorizationError, NoPermissionError) as exc:
             raise RedisCredentialsRefused(credentials_message(self.where, exc)) from None
         except redis.RedisError as exc:
@@ -142,13 +173,87 @@ class ImageStore:
             logger.info("Redis at %s takes pictures again", self.where)
             self._offline_logged = False
 
+    @property
+    def tiered(self) -> bool:
+        """Tell whether pictures go in two tiers (wanted, and the server can; assumed until known)."""
+        return self.tiers_wanted and self.field_expiry is not False
+
+    def plan(self, record: ImageRecord) -> None:
+        """Note in the record when its full size and the whole picture are to expire."""
+        if self.tiered:
+            assert self.history_ttl is not None
+            record.plan_history_until = round(record.timestamp + self.history_ttl, 3)
+            if record.image_data is not None:
+                record.plan_full_until = round(record.timestamp + self.ttl, 3)
+        else:
+            record.plan_history_until = round(record.timestamp + self.ttl, 3)
+            if record.image_data is not None:
+                record.plan_full_until = record.plan_history_until
+
+    def ttls(self, record: ImageRecord, now: float | None = None) -> tuple[float, float | None]:
+        """Return (key TTL, full-size TTL or None) left for a planned record (may be <= 0).
+
+        A record planned in two tiers but stored where there are none expires whole with
+        its full size; one whose full size is past its plan loses it (stored as history only).
+        """
+        now = time.time() if now is None else now
+        history = (record.plan_history_until or record.timestamp + self.ttl) - now
+        full = None if record.plan_full_until is None else record.plan_full_until - now
+        if record.image_data is None or full is None:
+            return history, None
+        if not self.tiered:
+            return min(history, full), None
+        if full <= 0:
+            record.image_data = None
+            record.full_until = record.plan_full_until
+            return history, None
+        return history, full if full < history else None
+
+    def _trim_policy(self) -> TrimPolicy | None:
+        """Return the camera's budget policy, re-read from Redis every BUDGET_REFRESH seconds."""
+        if self.camera is None:
+            return None
+        now = time.monotonic()
+        if now - self._trim_read_at >= BUDGET_REFRESH:
+            self._trim_read_at = now
+            try:
+                policy, problems = camera_trim_policy(self.client, self.camera)
+            except redis.RedisError as exc:
+                if not is_transient(exc):
+                    raise
+                logger.debug("Could not read the budgets: %s", exc)
+                return self.trim
+            for problem in problems:
+                if problem not in self._budget_problems:
+                    logger.warning("Ignoring a budget in retention:budgets: %s (fix it in the "
+                                   "gallery or with redis-cli HSET)", problem)
+            self._budget_problems = set(problems)
+            if (policy.budget, policy.min_age) != (self.trim.budget, self.trim.min_age):
+                logger.info("Full-size budget of camera %s: %s, minimum age %g s", self.camera,
+                            "none" if policy.budget is None else f"{policy.budget / 1e6:.1f} MB",
+                            policy.min_age)
+            self.trim.budget, self.trim.min_age = policy.budget, policy.min_age
+        return self.trim
+
+    def _save(self, image_id: str, record: ImageRecord, key_ttl: float, full_ttl: float | None) -> None:
+        trim = self._trim_policy()
+        save_image(self.client, record, key_ttl, image_id, full_ttl=full_ttl, trim=trim)
+        if trim is not None and trim.last_trimmed:
+            self.trimmed += trim.last_trimmed
+            logger.info("Camera %s is over its full-size budget (%.1f MB): the full size of its %d "
+                        "oldest pictures was dropped, their thumbnails and metadata stay (%.1f MB "
+                        "of full size left)", self.camera, (trim.budget or 0) / 1e6,
+                        trim.last_trimmed, trim.last_bytes / 1e6)
+
     def store(self, image_id: str, record: ImageRecord) -> StoreResult:
         """Store a picture with the configured TTL, or spool it; never raises for an outage."""
         start = time.perf_counter()
         key = image_key(image_id)
+        self.plan(record)
         if self.online:
             try:
-                save_image(self.client, record, self.ttl, image_id)
+                key_ttl, full_ttl = self.ttls(record)
+                self._save(image_id, record, max(key_ttl, 1.0), full_ttl)
                 self._wrote()
                 self.stored += 1
                 return StoreResult(key, True, (time.perf_counter() - start) * 1000)
@@ -157,7 +262,7 @@ class ImageStore:
                     raise
                 self._set_offline(exc)
         try:
-            self.spool.put(image_id, record, record.timestamp + self.ttl)
+            self.spool.put(image_id, record, record.plan_history_until or record.timestamp + self.ttl)
         except OSError as exc:
             self.lost += 1
             logger.error("Picture %s is lost: Redis is unavailable and the spool can't be written "
@@ -177,7 +282,8 @@ class ImageStore:
                 item = self.spool.load(path)
             except SpoolCorrupt:
                 continue
-            remaining = item.remaining_ttl()
+            key_ttl, full_ttl = self.ttls(item.record)
+            remaining = min(item.remaining_ttl(), key_ttl)
             if remaining <= 0:
                 self.spool.remove(path)
                 self.expired += 1
@@ -185,7 +291,7 @@ class ImageStore:
                                "came back (IMAGE_EXPIRY)", image_key(item.image_id), -remaining)
                 continue
             try:
-                save_image(self.client, item.record, remaining, item.image_id)
+                self._save(item.image_id, item.record, remaining, full_ttl)
             except redis.RedisError as exc:
                 if not is_transient(exc):
                     raise

@@ -131,3 +131,57 @@ class MotionTrigger(threading.Thread):
                 logger.info("Motion detected (level %.1f > %.1f)", self.detector.last_level,
                             self.detector.threshold)
                 self.fire("motion")
+
+
+# --- Near-duplicates (issue 9) ----------------------------------------------------------
+
+#: Frames are compared as means of BLOCK x BLOCK pixel blocks, so sensor noise at night
+#: (independent per pixel) averages out while a change of the scene does not.
+NEAR_DUPLICATE_BLOCK = 4
+
+
+def frame_difference(a: np.ndarray, b: np.ndarray, block: int = NEAR_DUPLICATE_BLOCK) -> float:
+    """Return the mean absolute difference (0-255) of two greyscale frames' block means."""
+    h, w = (min(a.shape[0], b.shape[0]) // block) * block, (min(a.shape[1], b.shape[1]) // block) * block
+    if h == 0 or w == 0:
+        return 255.0
+
+    def blocks(frame: np.ndarray) -> np.ndarray:
+        f = frame[:h, :w].astype(np.float32)
+        return f.reshape(h // block, block, w // block, block).mean(axis=(1, 3))
+    return float(np.abs(blocks(a) - blocks(b)).mean())
+
+
+class NearDuplicateFilter:
+    """Tells when an interval picture is nearly the same as the camera's last stored full one.
+
+    It compares the low-resolution greyscale frame (the one motion detection reads) with
+    the frame of the last picture stored with its full size; a picture under `threshold`
+    is stored as history only, pointing at that picture. Slow changes add up against the
+    same reference frame, so a scene that drifts gets a full picture again.
+    """
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.last_level: float | None = None
+        self._frame: np.ndarray | None = None
+        self._since: float | None = None
+        self._id: str | None = None
+        self.skipped = 0
+        self.saved_bytes = 0
+
+    def matches(self, frame: np.ndarray | None) -> tuple[float, str] | None:
+        """Return (capture time, id) of the stored picture `frame` nearly equals, else None."""
+        self.last_level = None
+        if frame is None or self._frame is None or self._frame.shape != frame.shape:
+            return None
+        self.last_level = frame_difference(frame, self._frame)
+        if self.last_level >= self.threshold:
+            return None
+        assert self._since is not None and self._id is not None
+        return self._since, self._id
+
+    def stored_full(self, frame: np.ndarray | None, timestamp: float, image_id: str) -> None:
+        """Remember the frame of a picture just stored with its full size."""
+        if frame is not None:
+            self._frame, self._since, self._id = frame, timestamp, image_id

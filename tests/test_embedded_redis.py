@@ -130,3 +130,22 @@ def test_never_reuses_a_redis_it_did_not_start(redis_factory, tmp_path):
     assert not mine.reused and mine.process is None
     client = theirs.client()
     assert client.get("their:key") == b"untouched" and client.dbsize() == 1
+
+
+def test_a_second_launcher_never_starts_a_redis_in_a_data_folder_in_use(redis_factory, tmp_path):
+    first = redis_factory(data_dir=tmp_path / "shared")
+    first.client().set("picture", "kept")
+    second = EmbeddedRedis(data_dir=tmp_path / "shared", port=free_port())
+    with pytest.raises(EmbeddedRedisError) as refused:
+        second.start()
+    message = str(refused.value)
+    assert f"port {first.port}" in message and "REDIS_DATA_DIR" in message
+    assert second.process is None  # nothing was started
+    assert first.client().get("picture") == b"kept"
+    first.stop()  # a clean stop removes the pid file: the folder can be used again
+    assert not first.pid_file.exists()
+    second.start()
+    try:
+        assert second.client().get("picture") == b"kept"
+    finally:
+        second.stop()

@@ -13,15 +13,19 @@ SERVER = Path(__file__).resolve().parent.parent / "server"
 #: beside or above it, so there are no circles.
 ALLOWED = {
     "search": set(),
-    "core": {"search"},
-    "gallery": {"core", "search"},
-    "timelapse": {"core", "search"},
+    # The archive of originals is Flask-free and below the web wings: the gallery reads its
+    # settings and serves originals from it, the time-lapse reads frames and stores movies.
+    "archive": {"worker"},
+    "core": {"search", "archive"},
+    "gallery": {"core", "search", "archive"},
+    "timelapse": {"core", "search", "archive"},
     "live": {"core", "search"},
-    "tooling": set(),
+    "tooling": {"core"},  # run_stack checks the gallery's settings before it starts anything
+    "worker": set(),
 }
 #: Other packages are Flask-free worker processes (`python -m server.<worker>`): they may use
-#: the query kit and the settings, never a web wing.
-WORKER_ALLOWED = {"search", "core"}
+#: the query kit, the settings and the shared worker pieces (`server.worker`), never a web wing.
+WORKER_ALLOWED = {"search", "core", "worker"}
 
 
 def _packages() -> list[str]:
@@ -64,6 +68,8 @@ def test_every_module_belongs_to_a_wing() -> None:
 
 def test_importing_server_and_its_flask_free_parts_loads_no_flask() -> None:
     code = ("import sys, server, server.search, server.timelapse.engine, server.timelapse.cli, "
-            "server.tooling.embedded_redis; print('flask' in sys.modules)")
+            "server.tooling.embedded_redis, server.notify.worker, server.worker.stream_group, "
+            "server.archive.archiver, server.archive.restore; "
+            "print('flask' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

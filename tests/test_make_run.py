@@ -58,6 +58,7 @@ def test_run_starts_everything_and_ctrl_c_stops_it_cleanly(tmp_path):
     assert f"Gallery:  http://127.0.0.1:{gallery_port}/" in output
     assert "Traceback" not in output
     assert (tmp_path / "redisdata" / "appendonlydir").is_dir()
+    assert any((tmp_path / "redisdata" / "archive").rglob("*.jpg")), "the archiver copied nothing"
     try:
         redis.Redis(port=redis_port, socket_connect_timeout=0.5).ping()
         still_up = True

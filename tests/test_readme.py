@@ -45,3 +45,25 @@ def test_every_hash_field_is_documented():
     documented = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)?", table, re.M))
     names = {name for pair in documented for name in pair if name}
     assert set(contract.METADATA_FIELDS) | contract.BINARY_FIELDS <= names
+
+
+def test_retention_fields_keys_and_budget_fields_are_documented():
+    table = README.split("### Image hash fields", 1)[1].split("###", 1)[0]
+    rows = re.findall(r"^\| `(\w+)`(?:, `(\w+)`)?", table, re.M)
+    documented = {name for pair in rows for name in pair if name}
+    assert set(contract.RETENTION_FIELDS) <= documented
+    keys = README.split("### Keys", 1)[1].split("###", 1)[0]
+    assert f"`{contract.BUDGETS_KEY}`" in keys and f"`{contract.FULL_SET_PREFIX}<camera>`" in keys
+    retention = README.split("### Retention", 1)[1].split("## Data model", 1)[0]
+    for name in (contract.BUDGET_DEFAULT, contract.BUDGET_TOTAL, contract.BUDGET_MIN_AGE):
+        assert f"| `{name}` |" in retention
+    assert f"| `{contract.BUDGET_CAMERA_PREFIX}<name>` |" in retention
+    assert "HTTL image:garden:1763761138123-3fa2 FIELDS 1 image_data" in README
+
+
+def test_documented_budget_command_is_read_back_as_documented(r):
+    (command,) = readme_commands("HSET retention:budgets")
+    r.execute_command(*shlex.split(command))
+    budgets, problems = contract.read_budgets(r)
+    assert problems == []
+    assert (budgets.total, budgets.cameras, budgets.min_age) == (128_000_000, {"porch": 16_000_000}, 1800)

@@ -123,9 +123,26 @@ def test_a_camera_that_exits_stops_alone_and_is_reported(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "value"), [("DEMO_CAMERAS", "gar den:5"), ("DEMO_IMAGE_EXPIRY", "soon"),
-                                             ("GALLERY_PORT", "80000"), ("REDIS_PORT", "sixty")])
+                                             ("GALLERY_PORT", "80000"), ("REDIS_PORT", "sixty"),
+                                             ("GALLERY_THREADS", "0"), ("GALLERY_PAGE_SIZE", "1000")])
 def test_a_bad_setting_exits_2_with_one_line_naming_it(name, value):
     result = run_supervisor({name: value, "REDIS_URL": ""})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and name in lines[0] and lines[0].startswith("error: ")
+
+
+def test_a_gallery_port_in_use_is_refused_before_anything_starts(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_supervisor({"GALLERY_PORT": str(port), "REDIS_URL": "",
+                                 "REDIS_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: GALLERY_PORT={port} is already in use on 127.0.0.1 (another "
+                                      f"gallery or make run?). Fix: stop it, or pick a free port, e.g. "
+                                      f"GALLERY_PORT={port + 1}.")
+    assert not (tmp_path / "data").exists()  # no Redis was started

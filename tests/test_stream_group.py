@@ -81,3 +81,15 @@ def test_a_group_lost_with_the_stream_is_created_again(r) -> None:
     ids = _announce(r, 1)
     assert [d.stream_id for d in group.read(block=0.05).deliveries] == ids
     assert group.lag() == 0
+
+
+def test_an_entry_left_pending_does_not_hold_up_the_ones_after_it(r) -> None:
+    group = StreamGroup(r, "g", "c1", start="0", batch_size=2)
+    group.ensure()
+    ids = _announce(r, 3)
+    group.read(block=0.05)  # the first two, never acknowledged (their handler is waiting)
+    restarted = StreamGroup(r, "g", "c1", start="0", batch_size=2)
+    assert [d.stream_id for d in restarted.read(block=0.05).deliveries] == ids[:2]
+    assert [d.stream_id for d in restarted.read(block=0.05).deliveries] == ids[2:]  # not ids[:2] again
+    restarted.rewind()
+    assert [d.stream_id for d in restarted.read(block=0.05).deliveries] == ids[:2]

@@ -9,15 +9,19 @@ variable; `pi-gallery` turns that into one line and exit status 2.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pi.contract import DEFAULT_REDIS_URL
+
+if TYPE_CHECKING:
+    from server.archive.settings import ArchiveSettings
 
 #: The largest page a client may ask for; bigger requests get a 400 naming `limit`.
 MAX_PAGE_SIZE = 100
@@ -107,6 +111,8 @@ class GallerySettings:
     timelapse_max_frames: int
     timelapse_ttl: int
     timelapse_tmpdir: str | None = None
+    #: The archive of originals (ARCHIVE_URL and the settings beside it), None without one.
+    archive: ArchiveSettings | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> GallerySettings:
@@ -129,6 +135,7 @@ class GallerySettings:
             live_write_timeout=float(num("LIVE_WRITE_TIMEOUT")),
             timelapse_max_frames=num("TIMELAPSE_MAX_FRAMES"), timelapse_ttl=num("TIMELAPSE_TTL"),
             timelapse_tmpdir=config.get("TIMELAPSE_TMPDIR") or None,
+            archive=config.get("ARCHIVE"),
         )
 
     @property
@@ -152,7 +159,34 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     for number in NUMBERS:
         text = (env.get(number.key) or "").strip()
         config[number.key] = number.parse(text) if text else number.default
+    # The archive's settings (server/archive/settings.py), read by the gallery too: it serves
+    # originals whose full size has left Redis from there. Parsed in finalize().
+    config.update({name: value for name, value in env.items() if name.startswith(ARCHIVE_PREFIX)})
     return config
+
+
+#: Settings of the archive of originals start with this (ARCHIVE_URL, ARCHIVE_S3_ENDPOINT...).
+ARCHIVE_PREFIX = "ARCHIVE_"
+
+
+def _archive_settings(config: Mapping[str, Any]) -> ArchiveSettings | None:
+    """Read the archive's settings with the archiver's own parser, or None without ARCHIVE_URL."""
+    if not str(config.get("ARCHIVE_URL") or "").strip():
+        return None
+    from server.archive import settings as archive
+
+    env = {**os.environ, **{k: str(v) for k, v in config.items()
+                            if k.startswith(ARCHIVE_PREFIX) and v is not None}}
+    env["REDIS_URL"] = config["REDIS_URL"]
+    env.pop("LOG_LEVEL", None)  # the gallery's own logging, not the archiver's
+    try:
+        found = archive.load_settings(env)
+    except archive.SettingsError as exc:
+        raise SettingsError(str(exc)) from None
+    if found.scheme == "s3" and importlib.util.find_spec("boto3") is None:
+        raise SettingsError("ARCHIVE_URL is s3:// but boto3 is not installed in the gallery: "
+                            "pip install '.[server,archive]' (or unset ARCHIVE_URL).")
+    return found
 
 
 def finalize(config: dict[str, Any]) -> tuple[dict[str, Any], GallerySettings]:
@@ -161,6 +195,7 @@ def finalize(config: dict[str, Any]) -> tuple[dict[str, Any], GallerySettings]:
     _check_redis_url(config["REDIS_URL"])
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = secrets.token_hex(32)
+    config["ARCHIVE"] = _archive_settings(config)
     for number in NUMBERS:
         value = config.get(number.key, number.default)
         if number.integer and (not isinstance(value, int) or isinstance(value, bool)):

@@ -9,11 +9,11 @@ from flask import Response, current_app, jsonify
 
 from pi.contract import F_LUX, F_TIMESTAMP, INDEX_NAME, has_search_module
 from server.core.errors import image_not_found
-from server.core.openapi import Blueprint, document
+from server.core.openapi import Blueprint, Error, document
 from server.core.services import get_redis, redis_where
 from server.search import Cursor, Row
 
-from . import events, images, index, schemas
+from . import archived, events, images, index, schemas
 from .chart import chart
 from .index import lister
 from .stats import cameras, facets, stats
@@ -76,6 +76,8 @@ _JPEG = {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}
 
 
 @bp.get("/api/images/<image_id>/image")
+@bp.doc(responses={"206": archived.PARTIAL_DOC, "416": archived.RANGE_DOC})
+@bp.alt_response(410, schema=Error, description=archived.GONE_DOC)
 @bp.arguments(schemas.DownloadQuery, location="query", as_kwargs=False)
 @bp.doc(responses={"200": {"description": "The image bytes (ETag, immutable caching).",
                            "content": _JPEG},
@@ -225,6 +227,7 @@ def healthz() -> tuple[dict[str, Any], int]:
     report["status"] = "ok" if healthy else "unavailable"
     if not healthy:
         report["message"] = _health_message(report)
+    archived.add_health(report, client)  # the archive: reported, "degraded" at worst
     return report, 200 if healthy else 503
 
 

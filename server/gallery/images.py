@@ -141,6 +141,7 @@ def detail(image_id: str) -> dict[str, Any]:
     out["ttl_seconds"] = None if pttl < 0 else pttl / 1000
     out["expires_at"] = None if pttl < 0 else round(time.time() + pttl / 1000, 3)
     out["has_thumbnail"] = thumb_len > 0
+    out.update(_archive_detail(image_id, raw, data_len > 0))
     return out
 
 
@@ -156,6 +157,20 @@ def _not_modified(etag: str) -> Response | None:
     return None
 
 
+def _from_archive(image_id: str, download: bool) -> Response | None:
+    """The original from the archive when its full size has left Redis (archived.py)."""
+    from .archived import serve_original
+
+    return serve_original(image_id, download)
+
+
+def _archive_detail(image_id: str, fields: Mapping[str, str], has_image: bool) -> dict[str, Any]:
+    """The detail's `from_archive` and `archive_note` (archived.py)."""
+    from .archived import detail_fields
+
+    return detail_fields(image_id, fields, has_image)
+
+
 def original(image_id: str, download: bool) -> Response:
     """Serve the full image, answering If-None-Match with 304 before reading the bytes."""
     key = key_for(image_id)
@@ -164,6 +179,10 @@ def original(image_id: str, download: bool) -> Response:
         client.pipeline(transaction=False).hstrlen(key, F_IMAGE_DATA)
         .hget(key, F_MIME_TYPE).hget(key, F_CAMERA).hget(key, F_TIMESTAMP).execute()
     )
+    # Full size gone from Redis but archived: serve the archive's copy (before any fallback).
+    served = None if size else _from_archive(image_id, download)
+    if served is not None:
+        return served
     if not size:
         raise image_not_found(image_id)
     etag = f"o-{image_id}-{size}"

@@ -233,6 +233,11 @@ class ImageDetail(ImageItem):
     ttl_seconds = fields.Float(required=True, allow_none=True)
     expires_at = fields.Float(required=True, allow_none=True)
     has_thumbnail = fields.Boolean(required=True)
+    from_archive = fields.Boolean(required=True, metadata={
+        "description": "The full size left Redis; `image_url` serves the original from the archive."})
+    archive_note = fields.String(required=True, allow_none=True, metadata={
+        "description": "Why the archived original can't be shown (gone from the archive, or the "
+                       "archive unreachable); null when it can."})
 
 
 class Deleted(ma.Schema):
@@ -268,11 +273,34 @@ class Memory(ma.Schema):
     policy = fields.String(required=True, allow_none=True)
 
 
+class ArchiveState(ma.Schema):
+    """The archive of originals and its archiver (`archive:status`, refreshed every few seconds)."""
+
+    configured = fields.Boolean(required=True, metadata={"description": "The gallery has ARCHIVE_URL."})
+    url = fields.String(required=True, allow_none=True)
+    running = fields.Boolean(required=True, metadata={"description": "An archiver reports its state."})
+    state = fields.String(required=True, metadata={
+        "enum": ["starting", "ok", "retrying", "stopped", "absent"],
+        "description": "The archiver's state; absent: no archiver runs."})
+    last_ok = fields.Float(required=True, allow_none=True,
+                           metadata={"description": "When the last picture was archived."})
+    last_error = fields.String(required=True, allow_none=True)
+    pending = fields.Integer(required=True, allow_none=True)
+    backlog = fields.Integer(required=True, allow_none=True)
+    missed = fields.Integer(required=True, allow_none=True)
+    archived = fields.Integer(required=True, allow_none=True)
+    gallery_error = fields.String(required=True, allow_none=True, metadata={
+        "description": "The gallery's own last failure to read the archive (last 5 minutes)."})
+    warning = fields.String(required=True, allow_none=True,
+                            metadata={"description": "What needs fixing, if anything."})
+
+
 class Stats(ma.Schema):
     count = fields.Integer(required=True)
     memory = fields.Nested(Memory, required=True)
     oldest = fields.Nested(Edge, required=True, allow_none=True)
     newest = fields.Nested(Edge, required=True, allow_none=True)
+    archive = fields.Nested(ArchiveState, required=True)
 
 
 class Camera(ma.Schema):
@@ -314,6 +342,9 @@ class Health(ma.Schema):
     redis = fields.Boolean(required=True)
     search_module = fields.Boolean(required=True)
     index = fields.Boolean(required=True)
-    status = fields.String(required=True, metadata={"enum": ["ok", "unavailable"]})
+    status = fields.String(required=True, metadata={"enum": ["ok", "degraded", "unavailable"]})
     error = fields.String(metadata={"description": "The Redis error's type, when one was met."})
     message = fields.String(metadata={"description": "Why it is unhealthy, and the fix."})
+    archive = fields.Nested(ArchiveState, metadata={
+        "description": "With ARCHIVE_URL or a running archiver. Only the archive failing (no "
+                       "archiver, or it retries) makes `status` degraded, still 200."})

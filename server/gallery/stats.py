@@ -17,6 +17,7 @@ from server.core.services import get_redis
 from server.search import SORTS, ImageFilter
 
 from . import index as search
+from .archived import archive_state
 from .index import lister
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ def _edge(order_name: str) -> dict[str, Any] | None:
 
 
 def stats() -> dict[str, Any]:
-    """Return the image count, Redis memory used and its limit, and the oldest and newest image."""
+    """Return the image count, Redis memory used and its limit, the oldest and newest image, and
+    the archive of originals (archived.archive_state)."""
     count = search.num_docs()
     memory = get_redis().info("memory")
     limit = int(memory.get("maxmemory", 0) or 0)
@@ -46,6 +48,7 @@ def stats() -> dict[str, Any]:
         },
         "oldest": _edge("oldest"),
         "newest": _edge("newest"),
+        "archive": archive_state(get_redis()),
     }
 
 

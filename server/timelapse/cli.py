@@ -12,6 +12,7 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 from tqdm import tqdm
@@ -19,6 +20,9 @@ from tqdm import tqdm
 from pi import contract
 from pi.redis_connection import connect, redact_url
 from server.core.settings import NUMBERS, SettingsError
+
+if TYPE_CHECKING:
+    from server.archive.backends import Backend
 
 from .engine import (
     DEFAULT_FPS,
@@ -87,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         options.check()
         max_frames = args.max_frames if args.max_frames is not None else max_frames_from_env()
+        archive = archive_from_env()
         if max_frames < 1:
             raise TimelapseInputError("bad_max_frames", "--max-frames must be 1 or more.")
     except TimelapseInputError as exc:
@@ -113,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                     bar.total = total
                 bar.update(done - bar.n)
 
-            result = make_timelapse(client, options, part, plan=plan, progress=progress)
+            result = make_timelapse(client, options, part, plan=plan, progress=progress,
+                                    archive=archive)
         os.chmod(part, mode)  # mkstemp made it private (0600)
         os.replace(part, output)
         part = None
@@ -193,9 +199,25 @@ def _attach_relative_times(argv: list[str]) -> list[str]:
     return out
 
 
+def archive_from_env() -> Backend | None:
+    """The archive of originals (ARCHIVE_URL...), for frames whose full size left Redis; None
+    without ARCHIVE_URL. A bad setting raises SettingsError naming it."""
+    if not (os.environ.get("ARCHIVE_URL") or "").strip():
+        return None
+    from server.archive.backends import ArchiveSettingsError, open_backend
+    from server.archive.settings import SettingsError as ArchiveSettingError
+    from server.archive.settings import load_settings
+
+    try:
+        return open_backend(load_settings({**os.environ, "LOG_LEVEL": "INFO"}))
+    except (ArchiveSettingError, ArchiveSettingsError) as exc:
+        raise SettingsError(str(exc)) from None
+
+
 def _summary(output: Path, result: TimelapseResult, options: TimelapseOptions) -> str:
     text = (f"Wrote {output}: {result.frames} frames, {result.duration:.1f} s at {result.fps} fps, "
             f"{result.width}x{result.height}")
+    text += _from_archive(result)
     skipped = []
     if result.skipped_dark:
         skipped.append(f"{result.skipped_dark} darker than {options.min_lux:g} lux")
@@ -206,6 +228,10 @@ def _summary(output: Path, result: TimelapseResult, options: TimelapseOptions) -
     if skipped:
         text += " (skipped: " + ", ".join(skipped) + ")"
     return text + "."
+
+
+def _from_archive(result: TimelapseResult) -> str:
+    return f"; {result.archive_frames} frames read from the archive" if result.archive_frames else ""
 
 
 def _entry_point() -> None:

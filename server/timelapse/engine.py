@@ -21,13 +21,18 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import redis
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from pi import contract
+from server.archive.originals import read_original
 from server.search import SORTS, ImageFilter, Lister, Row, run_search, tag_values
+
+if TYPE_CHECKING:
+    from server.archive.backends import Backend
 
 logger = logging.getLogger(__name__)
 
@@ -395,6 +400,8 @@ class TimelapseResult:
     skipped_expired: int = 0
     skipped_unreadable: int = 0
     skipped_dark: int = 0
+    #: Frames read from the archive of originals (their full size had left Redis; issue 10).
+    archive_frames: int = 0
 
     @property
     def duration(self) -> float:
@@ -412,12 +419,14 @@ def make_timelapse(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     page_size: int = PAGE_SIZE,
+    archive: Backend | None = None,
 ) -> TimelapseResult:
     """Write the time-lapse for `options` to `output` (an .mp4 path) and return its counts.
 
     Calls `progress(done, total)` after every image, used or skipped. Raises
     TimelapseInputError before writing anything, TimelapseCancelled when `cancel` is set,
     and TimelapseFailed when no image could be used; in each case no file is left behind.
+    With `archive`, a picture whose full size has left Redis is read from the archive.
     """
     plan = plan or plan_timelapse(client, options, max_frames)
     output = Path(output)
@@ -437,6 +446,9 @@ def make_timelapse(
             if cancel is not None and cancel.is_set():
                 raise TimelapseCancelled()
             data = client.hget(ref.key, contract.F_IMAGE_DATA)
+            if data is None and archive is not None:  # its full size left Redis: the archive's copy
+                data = read_original(client, archive, ref.key)
+                result.archive_frames += data is not None
             if data is None:
                 result.skipped_expired += 1
             else:

@@ -31,11 +31,14 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from pi import contract
+from server.archive.backends import ArchiveError
+from server.archive.layout import MOVIES_FOLDER
+from server.archive.layout import movie_key as archive_movie_key
 
 from .engine import (
     Plan,
@@ -46,6 +49,9 @@ from .engine import (
     plan_timelapse,
 )
 
+if TYPE_CHECKING:
+    from server.archive.backends import Backend
+
 logger = logging.getLogger(__name__)
 
 JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")
@@ -54,6 +60,7 @@ HEARTBEAT_TTL = 60
 DEFAULT_RESULT_TTL = 3600
 PROGRESS_INTERVAL = 0.25
 UPLOAD_CHUNK = 1 << 20
+MOVIE_TYPE = "video/mp4"
 
 # Write fields and renew the TTL only while the job's hash exists; 0 means it was deleted.
 _UPDATE_LUA = """
@@ -82,6 +89,11 @@ return 1
 _INT_FIELDS = ("done", "total", "frames", "skipped_expired", "skipped_unreadable",
                "skipped_dark", "movie_bytes")
 _FLOAT_FIELDS = ("created_at", "updated_at", "finished_at", "eta_seconds", "duration_seconds")
+
+# --- The archive of originals (issue 10): frames read from it, movies stored in it ---------
+_ARCHIVE_INT_FIELDS = ("archive_frames",)
+#: The job hash's field naming where its movie is in the archive (as a picture's `archived`).
+F_MOVIE_ARCHIVED = contract.F_ARCHIVED
 
 
 class JobBusy(RuntimeError):
@@ -122,8 +134,12 @@ class TimelapseJobs:
         max_frames: int,
         result_ttl: int = DEFAULT_RESULT_TTL,
         tmp_dir: str | Path | None = None,
+        archive: Backend | None = None,
     ) -> None:
         self.client = client
+        #: With an archive of originals, frames come from it when their full size left Redis,
+        #: and finished movies go to it (layout.MOVIES_FOLDER) instead of Redis.
+        self.archive = archive
         self.max_frames = max_frames
         self.result_ttl = result_ttl
         self.tmp_dir = str(tmp_dir) if tmp_dir else None
@@ -194,7 +210,7 @@ class TimelapseJobs:
             return None
         fields = {k.decode(): v.decode() for k, v in raw.items()}
         out: dict[str, Any] = {"job_id": job_id, "status": fields.get("status", "running")}
-        for name in _INT_FIELDS:
+        for name in _INT_FIELDS + _ARCHIVE_INT_FIELDS:
             if name in fields:
                 out[name] = int(fields[name])
         for name in _FLOAT_FIELDS:
@@ -203,6 +219,8 @@ class TimelapseJobs:
         total = out.get("total", 0)
         out["percent"] = round(100 * out.get("done", 0) / total, 1) if total else 0.0
         out["params"] = json.loads(fields.get("params", "{}"))
+        if fields.get(F_MOVIE_ARCHIVED):
+            out["movie_archived"] = True
         if "error_code" in fields:
             out["error"] = {"code": fields["error_code"],
                             "message": fields.get("error_message", "")}
@@ -228,6 +246,7 @@ class TimelapseJobs:
         A job this process runs is also stopped here, and its temporary file removed,
         before this returns (up to `wait` seconds).
         """
+        self._delete_archived_movie(job_id)
         existed = self.client.delete(contract.timelapse_key(job_id), movie_key(job_id)) > 0
         running = self._running
         if running is not None and running.job_id == job_id:
@@ -281,17 +300,23 @@ class TimelapseJobs:
                 cancel.set()
 
         try:
+            self._sweep_archived_movies()
             result = make_timelapse(self.client, plan.options, path, plan=plan,
-                                    progress=progress, cancel=cancel)
+                                    progress=progress, cancel=cancel, archive=self.archive)
             counts = {"frames": result.frames, "skipped_expired": result.skipped_expired,
                       "skipped_unreadable": result.skipped_unreadable,
                       "duration_seconds": f"{result.duration:.3f}"}
+            counts["archive_frames"] = result.archive_frames
             if not self._write(key, {"status": "saving", "eta_seconds": "0", **counts},
                                HEARTBEAT_TTL):
                 raise TimelapseCancelled()
-            size = self._upload(job_id, path)
-            finished = {"status": "done", "done": plan.total, "movie_bytes": size,
+            finished = {"status": "done", "done": plan.total,
                         "finished_at": f"{time.time():.3f}", "updated_at": f"{time.time():.3f}"}
+            if self.archive is not None:
+                size, finished[F_MOVIE_ARCHIVED] = self._store_in_archive(job_id, path)
+            else:
+                size = self._upload(job_id, path)
+            finished["movie_bytes"] = size
             if not self._finish(keys=[key, movie_key(job_id)],
                                 args=[self.result_ttl * 1000, *_flatten(finished)]):
                 raise TimelapseCancelled()
@@ -303,6 +328,12 @@ class TimelapseJobs:
             logger.info("Time-lapse job %s cancelled", job_id)
         except TimelapseFailed as exc:
             self._fail(job_id, exc.code, exc.message)
+        except ArchiveError as exc:
+            logger.warning("Time-lapse job %s could not store its movie in the archive: %s", job_id, exc)
+            self._fail(job_id, "archive_unavailable",
+                       f"The movie was made but could not be stored in the archive ({exc}). Make "
+                       "the archive reachable (ARCHIVE_URL, ARCHIVE_S3_ENDPOINT), then start the "
+                       "time-lapse again.")
         except redis.RedisError as exc:
             logger.warning("Time-lapse job %s failed on Redis: %s", job_id, exc)
             self._fail(job_id, "redis_error",
@@ -332,6 +363,46 @@ class TimelapseJobs:
                     raise TimelapseCancelled()
                 size += len(chunk)
         return size
+
+    # --- Movies in the archive ---------------------------------------------------------
+
+    def _store_in_archive(self, job_id: str, path: str) -> tuple[int, str]:
+        """Put the movie in the archive (streamed from the file); return its size and location."""
+        assert self.archive is not None
+        if not self.client.exists(contract.timelapse_key(job_id)):
+            raise TimelapseCancelled()
+        with open(path, "rb") as movie:
+            info = self.archive.put(archive_movie_key(job_id), movie, MOVIE_TYPE)
+        return info.size, self.archive.location(archive_movie_key(job_id))
+
+    def open_archived_movie(self, job_id: str, start: int | None = None, end: int | None = None):
+        """Open a finished job's movie in the archive (a byte range: `end` inclusive)."""
+        assert self.archive is not None
+        return self.archive.open(archive_movie_key(job_id), start, end)
+
+    def _delete_archived_movie(self, job_id: str) -> None:
+        if self.archive is None:
+            return
+        try:
+            if self.client.hget(contract.timelapse_key(job_id), F_MOVIE_ARCHIVED):
+                self.archive.delete(archive_movie_key(job_id))
+        except ArchiveError as exc:
+            logger.warning("Could not delete time-lapse job %s's movie from the archive: %s", job_id, exc)
+
+    def _sweep_archived_movies(self) -> None:
+        """Delete archived movies whose job has expired (TIMELAPSE_TTL), as Redis drops its own."""
+        if self.archive is None:
+            return
+        try:
+            cutoff = time.time() - self.result_ttl - HEARTBEAT_TTL
+            stale = [info.key for info in self.archive.list(MOVIES_FOLDER + "/")
+                     if info.last_modified < cutoff and not self.client.exists(
+                         contract.timelapse_key(info.key.rsplit("/", 1)[-1].split(".")[0]))]
+            if stale:
+                self.archive.delete(*stale)
+                logger.info("Deleted %d expired time-lapse movies from the archive", len(stale))
+        except ArchiveError as exc:
+            logger.warning("Could not sweep expired time-lapse movies from the archive: %s", exc)
 
     def _fail(self, job_id: str, code: str, message: str) -> None:
         key = contract.timelapse_key(job_id)

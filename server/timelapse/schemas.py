@@ -57,6 +57,10 @@ class JobState(ma.Schema):
     status_url = fields.String()
     movie_url = fields.String()
     download_url = fields.String()
+    archive_frames = fields.Integer(metadata={
+        "description": "Frames read from the archive of originals (full size gone from Redis)."})
+    movie_archived = fields.Boolean(metadata={
+        "description": "The movie is stored in the archive of originals, not in Redis."})
 
 
 class CurrentJob(ma.Schema):

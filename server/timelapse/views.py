@@ -23,6 +23,7 @@ from typing import Any
 from flask import Response, jsonify, request, url_for
 
 from pi import contract
+from server.archive.backends import ArchiveError, ObjectMissing, open_backend
 from server.core.openapi import Blueprint, Error
 from server.core.services import services
 
@@ -53,7 +54,8 @@ def get_jobs() -> TimelapseJobs:
     settings = found.settings
     return found.one(TimelapseJobs, lambda: TimelapseJobs(
         found.redis, max_frames=settings.timelapse_max_frames, result_ttl=settings.timelapse_ttl,
-        tmp_dir=settings.timelapse_tmpdir))
+        tmp_dir=settings.timelapse_tmpdir,
+        archive=open_backend(settings.archive) if settings.archive is not None else None))
 
 
 def _error(status: int, code: str, message: str, parameter: str | None = None, *,
@@ -272,7 +274,8 @@ def movie(job_id: str) -> tuple[Response, int] | Response:
         return _error(409, "not_ready",
                       f"Time-lapse job {job_id} is {state['status']}, so it has no movie yet. "
                       "Wait until its status is done.")
-    length = jobs.movie_length(job_id)
+    archived = bool(state.get("movie_archived")) and jobs.archive is not None
+    length = state.get("movie_bytes", 0) if archived else jobs.movie_length(job_id)
     if not length:
         return _error(404, "movie_gone",
                       "This time-lapse's movie is no longer stored (it expired or Redis evicted "
@@ -290,8 +293,20 @@ def movie(job_id: str) -> tuple[Response, int] | Response:
             return response
         start, stop = span
         status_code = 206
-    response = Response(_chunks(jobs, job_id, start, stop), status=status_code, mimetype=MIME_MP4,
-                        direct_passthrough=True)
+    if archived:  # in the archive of originals: a range read, streamed
+        try:
+            obj = jobs.open_archived_movie(job_id, start, stop - 1)
+        except ObjectMissing:
+            return _error(404, "movie_gone", "This time-lapse's movie is no longer in the archive "
+                          "(deleted by hand or by its retention). Make the time-lapse again.")
+        except (ArchiveError, ValueError) as exc:
+            return _error(503, "archive_unavailable",
+                          f"The movie is in the archive, which can't be read right now ({exc}). Fix: "
+                          "make the archive reachable (ARCHIVE_URL, ARCHIVE_S3_ENDPOINT), then reload.")
+        body: Iterator[bytes] = obj.iter_chunks(STREAM_CHUNK)
+    else:
+        body = _chunks(jobs, job_id, start, stop)
+    response = Response(body, status=status_code, mimetype=MIME_MP4, direct_passthrough=True)
     response.content_length = stop - start
     if status_code == 206:
         response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{length}"

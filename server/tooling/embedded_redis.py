@@ -14,6 +14,7 @@ import argparse
 import importlib.util
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -120,6 +121,27 @@ class EmbeddedRedis:
         """Return the server's log file, inside the data folder."""
         return self.data_dir / "redis.log"
 
+    @property
+    def pid_file(self) -> Path:
+        """Return where the running server notes its pid (removed when it stops)."""
+        return self.data_dir / "redis.pid"
+
+    def running_owner(self) -> tuple[int, int | None] | None:
+        """Return (pid, port) of a live embedded Redis already using the data folder, if any.
+
+        Two servers in one folder would rewrite each other's append-only file and lose data,
+        so the folder's pid file is checked before starting. A stale file (a crash) is ignored.
+        """
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return None
+        if "redis-server" not in title:
+            return None
+        found = re.search(r":(\d+)\s*$", title)
+        return pid, int(found[1]) if found else None
+
     def client(self, **kwargs) -> redis.Redis:
         """Return a client for this server that does not retry (probes must answer at once)."""
         kwargs.setdefault("retry", Retry(NoBackoff(), 0))
@@ -137,6 +159,9 @@ class EmbeddedRedis:
             "--maxmemory", self.maxmemory,
             "--maxmemory-policy", MAXMEMORY_POLICY,
             "--logfile", str(self.log_file),
+            # Redis writes its pid here while it runs and removes it on shutdown: how a second
+            # launcher finds that the data folder is already in use (see `start`).
+            "--pidfile", str(self.pid_file),
         ]
         if self.with_search:
             # ON_TIMEOUT FAIL: a query that runs out of time errors instead of silently
@@ -168,6 +193,16 @@ class EmbeddedRedis:
                         self.data_dir)
             self.reused = True
             return self
+        owner = self.running_owner()
+        if owner is not None:
+            pid, port = owner
+            where = f"port {port}" if port else f"pid {pid}"
+            raise EmbeddedRedisError(
+                f"Another embedded Redis ({where}) already keeps its data in {self.data_dir}. "
+                "Two servers in one folder would overwrite each other's append-only file and lose "
+                f"pictures, so this one does not start. Fix: use that one (REDIS_PORT={port or '...'}), "
+                "stop it first, or give this one a folder of its own (REDIS_DATA_DIR=/path/to/other/folder)."
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = self.command_line()
         logger.info("Starting embedded Redis on %s (data in %s, maxmemory %s)",

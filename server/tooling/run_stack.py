@@ -1,4 +1,5 @@
-"""`make run`: a Redis with the search module, capture daemons on simulated cameras, the gallery.
+"""`make run`: a Redis with the search module, capture daemons on simulated cameras, the gallery,
+and the archiver (originals copied to redisdata/archive, or to ARCHIVE_URL).
 
 Run as `python -m server.tooling.run_stack`. With REDIS_URL set, that Redis is used and
 nothing is started for it; otherwise the embedded Redis runs on 127.0.0.1 with its data
@@ -11,6 +12,8 @@ Settings (environment or .env):
   REDIS_PORT         the embedded Redis's port                     (6379)
   REDIS_DATA_DIR     the embedded Redis's data folder              (redisdata/)
   REDIS_MAXMEMORY    the embedded Redis's memory budget            (256mb)
+
+  MQTT_URL, WEBHOOK_URL, NTFY_URL or TELEGRAM_BOT_TOKEN also starts the notifier (README)
 
 A camera that exits stops alone (the gallery shows it offline); the gallery or the Redis
 stopping stops everything. The embedded Redis is reused only when it is this project's
@@ -26,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +41,7 @@ from dotenv import load_dotenv
 
 from pi.contract import CAMERA_NAME_RE, SearchModuleMissing, ensure_index
 from pi.redis_connection import connect, redact_url
+from server.core import settings as gallery_settings
 from server.tooling import embedded_redis
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
@@ -44,13 +49,19 @@ logger = logging.getLogger("run")
 
 DEFAULT_CAMERAS = "garden:5,porch:8"
 #: Demo capture settings, each overridable from the environment. 1920x1080 keeps a picture
-#: near 0.5 MB, so the 256 MB default budget holds the last half hour or so of two cameras.
+#: near 0.5 MB. Two tiers, as pi/env.example ships them: the full size for DEMO_IMAGE_EXPIRY,
+#: the thumbnail and metadata for 30 days (or until the 256 MB budget needs the room).
 DEMO_CAPTURE_DEFAULTS = {
     "CAMERA_BACKEND": "simulated",
     "IMAGE_RESOLUTION": "1920x1080",
     "CAPTURE_TRIGGERS": "interval,motion",
     "SIMULATED_TIME_SPEEDUP": "48",
+    "HISTORY_EXPIRY": "2592000",
 }
+
+
+#: Setting any of these starts the notifier (python -m server.notify) too.
+NOTIFY_TARGET_VARS = ("MQTT_URL", "WEBHOOK_URL", "NTFY_URL", "TELEGRAM_BOT_TOKEN")
 
 
 class SetupError(Exception):
@@ -135,9 +146,31 @@ class StackSettings:
         port = os.environ.get("GALLERY_PORT", "5000").strip()
         if not port.isdigit() or not 1 <= int(port) <= 65535:
             raise SettingsProblem(f"GALLERY_PORT={port!r} is not a TCP port; use 1 to 65535, e.g. 5000.")
+        # The gallery's own settings, checked before anything starts (not minutes later, in its log).
+        try:
+            gallery_settings.finalize(gallery_settings.from_env(
+                {**os.environ, "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"}))
+        except gallery_settings.SettingsError as exc:
+            raise SettingsProblem(str(exc)) from None
+        host = os.environ.get("GALLERY_HOST") or "127.0.0.1"
+        if not port_is_free(host, int(port)):
+            raise SettingsProblem(f"GALLERY_PORT={port} is already in use on {host} (another gallery or "
+                                  f"make run?). Fix: stop it, or pick a free port, e.g. GALLERY_PORT="
+                                  f"{int(port) + 1}.")
         # Each stack's pictures wait in a spool beside its own data, never another stack's.
         spool_root = Path(os.environ.get("REDIS_DATA_DIR") or ROOT / "redisdata") / "spool"
         return cls(cameras, expiry, int(port), os.environ.get("REDIS_URL") or None, spool_root)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Tell whether a server could listen on host:port now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 class SettingsProblem(SetupError):
@@ -146,7 +179,7 @@ class SettingsProblem(SetupError):
 
 def children_for(url: str, cameras: list[tuple[str, float]], expiry: str,
                  spool_root: Path) -> list[Child]:
-    """Return the capture daemons and the gallery to run against `url`."""
+    """Return the capture daemons, the gallery and the archiver to run against `url`."""
     python = sys.executable
     children = [
         Child(f"capture[{name}]", [python, "-m", "pi.capture"], {
@@ -157,7 +190,16 @@ def children_for(url: str, cameras: list[tuple[str, float]], expiry: str,
         })
         for name, interval in cameras
     ]
-    children.append(Child("gallery", [python, "-m", "server", "serve"], {"REDIS_URL": url}))
+    # The archive of originals (README, "Archive"): a folder beside the Redis data by default;
+    # the gallery serves originals whose full size left Redis from it.
+    archive_url = os.environ.get("ARCHIVE_URL") or (spool_root.parent / "archive").resolve().as_uri()
+    children.append(Child("gallery", [python, "-m", "server", "serve"],
+                          {"REDIS_URL": url, "ARCHIVE_URL": archive_url}))
+    children.append(Child("archiver", [python, "-m", "server.archive", "run"],
+                          {"REDIS_URL": url, "ARCHIVE_URL": archive_url,
+                           "ARCHIVE_MAX_GB_PER_CAMERA": os.environ.get("ARCHIVE_MAX_GB_PER_CAMERA", "2")}))
+    if any(os.environ.get(name) for name in NOTIFY_TARGET_VARS):
+        children.append(Child("notifier", [python, "-m", "server.notify"], {"REDIS_URL": url}))
     return children
 
 

@@ -81,6 +81,7 @@ class StreamGroup:
         self.claim_idle_ms = int(claim_idle * 1000)
         self.batch_size = batch_size
         self._own_pending_done = False
+        self._pending_cursor = "0"
 
     def ensure(self) -> bool:
         """Create the group (and the stream) if missing. Returns True when it was created."""
@@ -106,15 +107,20 @@ class StreamGroup:
                 raise
             logger.warning("Consumer group %s on %s was gone; creating it again", self.group, self.stream)
             self._own_pending_done = False
+            self._pending_cursor = "0"
             self.ensure()
             return self._read(block)
 
     def _read(self, block: float) -> Batch:
         batch = Batch()
         if not self._own_pending_done:
-            # Entries this consumer was given before a restart and never acknowledged.
-            reply = self.client.xreadgroup(self.group, self.consumer, {self.stream: "0"},
+            # Entries this consumer was given before a restart and never acknowledged, a
+            # page at a time (the cursor moves on, so entries a handler leaves pending
+            # don't come back until the next rewind()).
+            reply = self.client.xreadgroup(self.group, self.consumer, {self.stream: self._pending_cursor},
                                            count=self.batch_size)
+            if reply and reply[0][1]:
+                self._pending_cursor = _text(reply[0][1][-1][0])
             deliveries, trimmed = _decode(reply[0][1] if reply else [])
             if trimmed:
                 self._ack_trimmed(reply[0][1])
@@ -156,6 +162,7 @@ class StreamGroup:
         (Entries left pending are otherwise claimed again after `claim_idle`.)
         """
         self._own_pending_done = False
+        self._pending_cursor = "0"
 
     def ack(self, *stream_ids: str) -> None:
         """Mark entries as handled, so no consumer of the group gets them again."""

@@ -3,6 +3,7 @@
  * forever (and undo), delete, download, and the arrow keys to the next and previous picture.
  */
 import { apiUrl, getJson, postJson } from "./api.js";
+import { renderDetailArchive } from "./archive.js";
 import { $, el, icon } from "./dom.js";
 import { fieldLabel, fmtBytes, fmtDuration, fmtFull, fmtInt, fmtLux, relative } from "./format.js";
 import { cardNode, fetchPage, removeItem } from "./grid.js";
@@ -87,6 +88,7 @@ function renderDetail() {
     el("span", { className: "tag is-dark" }, icon("i-bolt"), d.trigger || "unknown trigger"),
     el("span", { className: "tag is-dark" }, icon("i-sun"), fmtLux(d.lux)),
     el("span", { className: "detail-rel", text: relative(d.timestamp) }));
+  renderDetailArchive(d);
   $("detail-img").alt = "Picture from " + (d.camera || "camera") + ", " + fmtFull.format(new Date(d.timestamp * 1000));
   const rows = [el("tr", {}, el("th", { text: "Id" }), el("td", {}, el("code", { text: d.id })))];
   for (const [name, value] of d.fields) {

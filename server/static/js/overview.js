@@ -4,6 +4,7 @@
  */
 import { apiUrl, getJson } from "./api.js";
 import { $, el } from "./dom.js";
+import { renderArchiveStat } from "./archive.js";
 import { drawChart, loadChart } from "./chart.js";
 import { showCamera } from "./filters.js";
 import { fmtBytes, fmtInt, fmtShort, relative } from "./format.js";
@@ -58,6 +59,7 @@ export async function loadStats() {
       node.append(el("span", { text: fmtShort.format(new Date(edge.timestamp * 1000)) }), " ",
         el("span", { className: "stat-rel", dataset: { ts: String(edge.timestamp) }, text: relative(edge.timestamp) }));
     }
+    renderArchiveStat(s.archive);
   } catch { /* the grid's notice explains Redis problems */ }
 }
 
