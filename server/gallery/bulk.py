@@ -14,6 +14,7 @@ Limits (documented in the README and the OpenAPI document):
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterator
@@ -45,6 +46,7 @@ from . import images, index, schemas
 from .index import lister
 from .zipstream import Entry, stream_zip
 
+logger = logging.getLogger(__name__)
 bp = Blueprint("bulk", __name__, description="Many pictures at once.")
 BINARY = {"type": "string", "format": "binary"}
 
@@ -358,9 +360,21 @@ def _entries(rows_iter: Iterator[tuple[str, dict[str, str]]]) -> Iterator[Entry]
 
 
 def _picture(client: redis.Redis, key: str) -> bytes | None:
-    """The picture's bytes, or None when it went away meanwhile."""
+    """The picture's bytes: from Redis, else from the archive of originals (when its full size
+    has left Redis), else None (it went away: MISSING.txt names it)."""
     data = client.hget(key, F_IMAGE_DATA)
-    return data if isinstance(data, bytes) else None
+    if isinstance(data, bytes):
+        return data
+    try:
+        from .archived import serve_original
+
+        served = serve_original(key.removeprefix("image:"), False)
+        if served is None or served.status_code != 200:
+            return None
+        return b"".join(served.iter_encoded())
+    except Exception as exc:  # an archive that is away is a missing picture, not a broken zip
+        logger.warning("Cannot read %s from the archive for a zip: %s", key, type(exc).__name__)
+        return None
 
 
 @bp.get("/api/archive")
