@@ -159,7 +159,7 @@ def bench_first_screen(client, redis_client) -> None:
     ours = thumbs + len(listing.data)
     page = get_ok(client, "/")
     assets = len(page.data) + sum(len(get_ok(client, f"/static/{name}").data) for name in (
-        "vendor/bulma-1.0.4.min.css", "gallery.css", "live.css", "favicon.svg",
+        "vendor/bulma-gallery.min.css", "gallery.css", "live.css", "favicon.svg",
         *(f"js/{p.name}" for p in sorted(STATIC_JS.glob("*.js")))))
     print(f"   full-size photos, as the reference serves them: {full / 1e6:8.2f} MB "
           f"({full / PAGE / 1e6:.2f} MB each)")

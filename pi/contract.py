@@ -43,6 +43,10 @@ TIMELAPSE_KEY_PREFIX = "timelapse:"
 #: its failed-login rate limits (Flask-Limiter's keys start with this).
 SESSION_KEY_PREFIX = "gallery:session:"
 LOGIN_LIMITS_KEY_PREFIX = "gallery:limits"
+#: Sorted set of the motion bursts marked reviewed in the gallery: each burst's first image
+#: id, scored by when it was reviewed (entries older than REVIEWED_FORGET_AFTER are dropped).
+REVIEWED_KEY = "gallery:reviewed"
+REVIEWED_FORGET_AFTER = 90 * 86400
 #: Hash of full-size budgets and the minimum age (see "Retention" below and the README).
 BUDGETS_KEY = "retention:budgets"
 #: Per camera: sorted set of the ids of its pictures that still have their full size,

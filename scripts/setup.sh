@@ -32,16 +32,18 @@ if [[ ! -f $STAMP || pyproject.toml -nt $STAMP ]]; then
 fi
 
 bash scripts/picamera2_releases.sh
-bash scripts/fetch_assets.sh
 
-# ESLint for `make lint` and scripts/test.sh. npm ci rewrites node_modules/.package-lock.json,
+# The front-end packages (ESLint, axe-core, Sass, Bulma, PhotoSwipe) for `make lint`, the tests
+# and scripts/fetch_assets.sh. npm ci rewrites node_modules/.package-lock.json,
 # so it runs again only when package-lock.json is newer.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   if ! command -v npm >/dev/null; then
-    echo "error: npm is needed once, to install ESLint (the JS lint) from the npm registry." >&2
+    echo "error: npm is needed once, to install the front-end packages from the npm registry." >&2
     echo "       Install Node.js (Debian: sudo apt-get install -y npm) and run this again." >&2
     exit 1
   fi
-  echo "==> Installing ESLint from the npm registry (package-lock.json)"
+  echo "==> Installing the front-end packages from the npm registry (package-lock.json)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+bash scripts/fetch_assets.sh

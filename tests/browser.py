@@ -246,13 +246,11 @@ def readme_screenshot(redis_url: str, out: Path, viewport: dict | None = None) -
     publisher.start()
     try:
         with ServerThread(app) as server, launch_browser() as browser:
-            context = browser.new_context(viewport=viewport or {"width": 1440, "height": 1000},
+            context = browser.new_context(viewport=viewport or {"width": 1440, "height": 900},
                                           timezone_id=f"Etc/GMT{-hours:+d}", locale="en-GB")
             page = context.new_page()
             page.goto(server.url + "/")
-            wait_for_thumbnails(page, 12)
-            page.wait_for_selector("#chart .chart-line", state="attached")
-            page.wait_for_selector("#live-tiles .live-badge.is-live", timeout=15000)
+            wait_for_thumbnails(page, 24)  # pictures first; the overview is one click away
             page.wait_for_timeout(1500)
             out.parent.mkdir(parents=True, exist_ok=True)
             screenshot(page, out)

@@ -76,8 +76,10 @@ def test_the_detail_view_shows_an_archived_original_marked_from_archive(
                                " return i.complete && i.naturalWidth > 0 && i.src.endsWith('/thumbnail'); }")
         screenshot(page, artifacts_dir / "archive-detail-gone-1440.png", viewport=WIDE)
 
-        # The store panel: the archiver's state and its last copy.
+        # The store panel (in the overview, one click away): the archiver's state and its last copy.
         page.keyboard.press("Escape")
+        page.wait_for_selector("#detail", state="hidden")
+        page.click("#overview-toggle")
         page.wait_for_selector("#stat-archive-row:not(.is-hidden)")
         assert page.inner_text("#stat-archive").startswith("ok")
         assert "last copy" in page.inner_text("#stat-archive")

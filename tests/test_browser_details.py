@@ -80,6 +80,7 @@ def test_an_inverted_custom_range_is_refused_beside_the_inputs(gallery, browser,
     errors = ConsoleErrors(page)
     page.goto(gallery.url + "/")
     wait_for_thumbnails(page, 4)
+    page.click("#overview-toggle")  # the chart too must never see the bad range
     page.click('[data-range="custom"]')
     page.wait_for_function("() => new URL(location).searchParams.has('since')")
     page.wait_for_function("n => document.querySelectorAll('.image-card').length === n", arg=8)
@@ -95,7 +96,7 @@ def test_an_inverted_custom_range_is_refused_beside_the_inputs(gallery, browser,
     page.wait_for_selector("#custom-range-error:not(.is-hidden)")
     assert "start is after the end" in page.inner_text("#custom-range-error")
     assert "is-danger" in page.get_attribute("#f-since", "class")
-    page.locator(".filters").screenshot(path=str(artifacts_dir / "details-range-error.png"))
+    page.locator("#filter-bar").screenshot(path=str(artifacts_dir / "details-range-error.png"))
 
     # Nothing changed: the URL, the grid, and no request with the bad range went out, even
     # when a new picture makes the page refresh its panels.
@@ -181,37 +182,39 @@ def _with_cameras(r) -> None:
                                        last_capture=time.time() - 60), 600)
 
 
-def test_on_a_phone_pictures_come_first_and_desktop_keeps_its_panels(gallery, browser, r,
-                                                                      artifacts_dir) -> None:
+def test_pictures_come_first_and_the_panels_are_one_click_away(gallery, browser, r,
+                                                               artifacts_dir) -> None:
     seed_demo_gallery(r, count=12, step=1800)
     _with_cameras(r)
     page = browser.new_page(viewport=PHONE)
     errors = ConsoleErrors(page, failed_requests_ok=True)  # the tiles' snapshots: no previews
     page.goto(gallery.url + "/")
-    wait_for_thumbnails(page, 2)
-    page.wait_for_selector('.live-tile[data-camera="driveway"]')
+    wait_for_thumbnails(page, 6)
     page.wait_for_timeout(300)
     screenshot(page, artifacts_dir / "details-phone.png")
 
-    # Pictures start within the first screen.
-    assert in_first_screen(page, ".image-card")["partly"] >= 1
-    # Live tiles are one compact row, the chart and store fold away behind a button.
-    tiles = [page.locator(f'.live-tile[data-camera="{c}"]').bounding_box() for c in ("driveway", "garden")]
-    assert abs(tiles[0]["y"] - tiles[1]["y"]) < 1 and tiles[0]["height"] < 160
-    assert page.locator("#chart").is_hidden()
+    # Pictures fill the first screen; the cameras, live view, chart and store are folded away.
+    assert in_first_screen(page, ".image-card img")["whole"] >= 6
+    assert page.locator("#chart").is_hidden() and page.locator("#live-tiles").is_hidden()
     page.click("#overview-toggle")
     page.wait_for_selector("#chart svg .chart-hit", state="attached")
     assert page.get_attribute("#overview-toggle", "aria-expanded") == "true"
     assert page.locator("#chart svg").bounding_box()["width"] <= PHONE["width"]
-    assert "12 images" in page.inner_text("#overview-toggle")
+    assert page.inner_text("#stat-count") == "12"
+    # Live tiles are one compact row on a phone.
+    page.wait_for_selector('.live-tile[data-camera="driveway"]')
+    tiles = [page.locator(f'.live-tile[data-camera="{c}"]').bounding_box() for c in ("driveway", "garden")]
+    assert abs(tiles[0]["y"] - tiles[1]["y"]) < 1 and tiles[0]["height"] < 160
 
-    # Desktop: everything shows as before, no toggle.
+    # Desktop: the same, with larger tiles once opened.
     page.set_viewport_size(DESKTOP)
     page.reload()
-    wait_for_thumbnails(page, 2)
+    wait_for_thumbnails(page, 12)
+    assert page.locator("#stats").is_hidden()
+    page.click("#overview-toggle")
     page.wait_for_selector("#chart svg .chart-hit", state="attached")
-    assert page.locator("#overview-toggle").is_hidden()
     assert page.locator("#stats").is_visible()
+    page.wait_for_selector('.live-tile[data-camera="driveway"]')
     tiles = [page.locator(f'.live-tile[data-camera="{c}"]').bounding_box() for c in ("driveway", "garden")]
     assert tiles[0]["height"] > 160
     screenshot(page, artifacts_dir / "details-desktop.png")
@@ -226,12 +229,15 @@ def test_the_custom_range_is_one_tidy_row_and_toasts_leave_the_filters_free(
     errors = ConsoleErrors(page)
     page.goto(gallery.url + "/")
     wait_for_thumbnails(page, 2)
+    if viewport is PHONE:
+        page.click("#filters-open")  # on a phone the filters are in a drawer
+        page.wait_for_selector("#filter-drawer.is-active")
     page.click('[data-range="custom"]')
     page.wait_for_selector("#custom-range:not(.is-hidden)")
     custom = '[data-range="custom"]'
+    filters = "#filter-bar" if viewport is DESKTOP else "#filter-drawer"
     if viewport is DESKTOP:
-        # Filters on one row with "Make time-lapse" at its end; the range on the row below.
-        assert layout_relation(page, "#tl-open", custom) == "same row"
+        # The filters on one row; the range on the row below.
         assert layout_relation(page, "#f-sort", custom) == "same row"
         assert layout_relation(page, "#f-since", "#f-until") == "same row"
         assert layout_relation(page, "#f-since", custom) == "below"
@@ -241,16 +247,16 @@ def test_the_custom_range_is_one_tidy_row_and_toasts_leave_the_filters_free(
         assert _box(page, "#f-since")["x"] == _box(page, "#f-until")["x"]
         assert in_first_screen(page, "#f-since, #f-until")["whole"] == 2
     name = "desktop" if viewport is DESKTOP else "phone"
-    page.locator(".filters").screenshot(path=str(artifacts_dir / f"details-custom-{name}.png"))
+    page.locator(filters).screenshot(path=str(artifacts_dir / f"details-custom-{name}.png"))
 
-    # A toast never covers the filters, wherever they are on the screen.
-    for block in ("end", "start", "center"):
-        page.evaluate("b => document.querySelector('.filters').scrollIntoView({block: b})", block)
+    # A toast never covers the filters (a sticky bar at the top, or the phone's drawer).
+    for scroll in (0, 400, 1200):
+        page.evaluate("y => window.scrollTo(0, y)", scroll)
         page.wait_for_timeout(100)
         page.evaluate("() => window.gallery.toast('Something to say about the pictures.', 'info')")
         page.wait_for_timeout(100)
         toast = _box(page, "#toasts .toast:last-child")
-        assert not _overlap(toast, _box(page, ".filters")), (block, toast, _box(page, ".filters"))
+        assert not _overlap(toast, _box(page, filters)), (scroll, toast, _box(page, filters))
         page.evaluate("() => document.getElementById('toasts').replaceChildren()")
     errors.assert_none()
 
@@ -267,6 +273,7 @@ def test_a_bucket_with_one_reading_still_has_a_bar_to_see_and_click(gallery, bro
     errors = ConsoleErrors(page)
     page.goto(gallery.url + "/")
     wait_for_thumbnails(page, 2)
+    page.click("#overview-toggle")
     page.wait_for_selector("#chart svg .chart-hit")
     rects = "nodes => nodes.map(n => n.getBoundingClientRect().toJSON())"
     bars = page.eval_on_selector_all("#chart .chart-bar", rects)

@@ -33,10 +33,12 @@ def test_gallery_end_to_end(gallery, browser, r, artifacts_dir) -> None:
     errors = ConsoleErrors(page)
     page.goto(gallery.url + "/")
 
-    # The grid shows thumbnails, newest first, with the count, the chart and the cameras.
+    # The grid shows thumbnails, newest first, with the count; the chart and the cameras are
+    # one click away.
     wait_for_thumbnails(page, 8)
     assert _card_ids(page)[:3] == ids[:3]
     assert page.inner_text("#result-count") == "15 images"
+    page.click("#overview-toggle")
     page.wait_for_selector("#chart svg .chart-line", state="attached")  # a flat line (night) has no height
     assert page.locator("#chart .chart-hit").count() >= 5
     page.wait_for_selector(".camera-chip.is-online >> text=garden")
@@ -45,6 +47,7 @@ def test_gallery_end_to_end(gallery, browser, r, artifacts_dir) -> None:
     assert page.inner_text("#stat-count") == "15"
     page.wait_for_timeout(300)
     screenshot(page, artifacts_dir / "gallery-desktop.png")
+    page.click("#overview-toggle")  # folded away again: the pictures come first
 
     # Metadata with markup shows as text and never runs.
     card = page.locator(f'.image-card[data-id="{evil}"]')
@@ -107,7 +110,9 @@ def test_gallery_end_to_end(gallery, browser, r, artifacts_dir) -> None:
     assert page.locator('img[src="x"]').count() == 0
     page.keyboard.press("Escape")
 
-    # A new picture written to Redis appears at the top without a reload.
+    # A new picture written to Redis appears at the top without a reload (for a user at the
+    # top; one who scrolled down is offered "N new" instead: see test_browser_gallery_v2).
+    page.evaluate("window.scrollTo(0, 0)")
     fresh = store_scene(r, "garden", time.time(), trigger="motion")
     page.wait_for_selector(f'.image-card[data-id="{fresh}"]', timeout=10000)
     assert _card_ids(page)[0] == fresh
@@ -127,6 +132,8 @@ def test_gallery_end_to_end(gallery, browser, r, artifacts_dir) -> None:
 
     # A click on the chart filters the grid to that time: the oldest bucket holds one picture.
     page.wait_for_selector("#detail", state="hidden")
+    page.click("#overview-toggle")
+    page.wait_for_selector("#chart svg .chart-hit", state="attached")
     page.locator("#chart .chart-hit").first.click()
     page.wait_for_function("() => new URL(location).searchParams.has('since')")
     query = page_query(page)
@@ -134,6 +141,9 @@ def test_gallery_end_to_end(gallery, browser, r, artifacts_dir) -> None:
     page.wait_for_function("() => document.querySelectorAll('.image-card').length === 1")
     assert _card_ids(page) == [evil]
     assert page.inner_text("#result-count") == "1 of 15 images match"
+    # ...and takes the user to those pictures: the overview folds away.
+    page.wait_for_selector("#overview-panel:not(.is-open)", state="attached")
+    assert page.get_attribute("#overview-toggle", "aria-expanded") == "false"
 
     # Phone width: same page, one screenful.
     page.goto(gallery.url + "/")
@@ -150,6 +160,8 @@ def test_empty_gallery_says_so(gallery, browser, artifacts_dir) -> None:
     page.wait_for_selector("#empty:not(.is-hidden)")
     assert page.inner_text("#empty-title") == "No images yet"
     assert page.inner_text("#result-count") == "0 images"
+    page.click("#overview-toggle")
+    page.wait_for_selector("#chart .chart-empty")
     assert page.inner_text("#chart") == "No light readings yet."
     screenshot(page, artifacts_dir / "gallery-empty.png")
     errors.assert_none()

@@ -18,19 +18,51 @@ def test_page_carries_csrf_config_and_the_other_panels(client) -> None:
     assert 'data-page-size="24"' in html and 'data-root="/"' in html
     # One entry module; it imports the others (the time-lapse and live panels too).
     scripts = re.findall(r"<script\b[^>]*>", html)
-    assert scripts == ['<script type="module" src="/static/js/main.js">']
-    # The live tiles sit above the grid, the time-lapse panel next to the filters.
-    assert html.index('id="live-slot"') < html.index('id="grid"')
+    assert re.fullmatch(r'<script type="module" src="/static/v/[0-9a-f]{12}/js/main.js">', scripts[0])
+    assert len(scripts) == 1
+    # The filters and the time-lapse come before the grid; the live tiles fold away with the
+    # overview (also before the grid, so it opens where the user looks).
     assert html.index('id="filters"') < html.index('id="timelapse-slot"') < html.index('id="grid"')
-    assert "/static/vendor/bulma-1.0.4.min.css" in html
+    assert html.index('id="live-slot"') < html.index('id="grid"')
+    assert re.search(r'/static/v/[0-9a-f]{12}/vendor/bulma-gallery.min.css', html)
     assert "http://" not in html and "https://" not in html  # no CDN
 
 
 def test_static_assets_are_served(client) -> None:
-    for name in ("js/main.js", "gallery.css", "live.css", "favicon.svg", "vendor/bulma-1.0.4.min.css"):
+    for name in ("js/main.js", "gallery.css", "live.css", "favicon.svg", "vendor/bulma-gallery.min.css",
+                 "vendor/photoswipe/photoswipe.esm.min.js"):
         assert client.get(f"/static/{name}").status_code == 200, name
     # Browsers run a module only when it is served as JavaScript (nosniff is on).
     assert client.get("/static/js/main.js").mimetype in ("text/javascript", "application/javascript")
+
+
+def test_versioned_static_files_are_compressed_and_cached_for_good(client, app) -> None:
+    version = app.config["ASSET_VERSION"]
+    for name, mime in (("js/main.js", "text/javascript"), ("vendor/bulma-gallery.min.css", "text/css")):
+        url = f"/static/v/{version}/{name}"
+        plain = client.get(url)
+        assert plain.status_code == 200 and plain.mimetype == mime
+        assert "immutable" in plain.headers["Cache-Control"]
+        assert plain.headers["X-Content-Type-Options"] == "nosniff"
+        for encoding in ("br", "gzip"):
+            packed = client.get(url, headers={"Accept-Encoding": encoding})
+            assert packed.headers["Content-Encoding"] == encoding
+            assert len(packed.data) < len(plain.data) / 2
+            assert "Accept-Encoding" in packed.headers["Vary"]
+    # A different file content is a different version: nothing stale is ever served.
+    assert client.get("/static/v/000000000000/js/main.js").status_code == 404
+
+
+def test_web_app_manifest_lets_a_phone_install_the_gallery(client) -> None:
+    manifest = client.get("/manifest.webmanifest")
+    assert manifest.status_code == 200 and manifest.mimetype == "application/manifest+json"
+    body = manifest.json
+    assert body["display"] == "standalone" and body["start_url"] == "/"
+    sizes = {icon["sizes"] for icon in body["icons"]}
+    assert {"192x192", "512x512"} <= sizes
+    for icon in body["icons"]:
+        assert client.get(icon["src"]).status_code == 200, icon["src"]
+    assert 'rel="manifest"' in client.get("/").get_data(as_text=True)
 
 
 def test_settings_from_the_environment() -> None:

@@ -59,6 +59,7 @@ def test_live_tiles_and_modal_follow_the_camera_and_say_offline_when_it_stops(
         page = browser.new_page(viewport=DESKTOP)
         errors = ConsoleErrors(page, failed_requests_ok=True)
         page.goto(server.url + "/")
+        page.click("#overview-toggle")  # the live view is in the overview, folded away at first
 
         # The tile shows live frames that change over time.
         page.wait_for_selector(f"{TILE} .live-badge.is-live", timeout=15000)

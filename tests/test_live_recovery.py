@@ -163,6 +163,7 @@ def test_live_tiles_come_back_in_the_browser_after_a_redis_restart(
         page = browser.new_page(viewport=DESKTOP)
         errors = ConsoleErrors(page, failed_requests_ok=True)
         page.goto(gallery.url + "/")
+        page.click("#overview-toggle")  # the live view is in the overview, folded at first
         page.wait_for_selector(f"{tile} .live-badge.is-live", timeout=15000)
 
         kill_server(server)

@@ -122,7 +122,7 @@ def test_cancel_stops_the_job_and_clears_it(r, gallery, page, slow_frames, artif
     page.click("[data-tl-close].delete")  # closing the dialog leaves the job running
     page.wait_for_function(
         "() => /Time-lapse \\d+ %/.test(document.getElementById('tl-chip-text').textContent)")
-    page.locator("section.filters").screenshot(path=str(artifacts_dir / "timelapse-chip.png"))
+    page.locator("#filter-bar").screenshot(path=str(artifacts_dir / "timelapse-chip.png"))
     page.click("#tl-chip")
     page.click("#tl-cancel")
 

@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask, settings: GallerySettings) -> None:
     """Create the services and install error pages, login/CSRF checks and security headers."""
-    from . import errors, jsonsafe, openapi, security, services
+    from . import assets, errors, jsonsafe, openapi, security, services
 
     app.json = jsonsafe.SafeJSONProvider(app)  # no Infinity/NaN out, no deep nesting in
     services.init_app(app, settings)
     openapi.init_app(app)  # before errors: the gallery's error handlers must win
     errors.init_app(app)
     security.init_app(app)
+    assets.init_app(app)

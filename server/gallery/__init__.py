@@ -12,8 +12,8 @@ def init_app(app: Flask) -> None:
     """Register the gallery's routes and create the search index if Redis is there."""
     from server.core import openapi
 
-    from . import api, index, pages, retention
+    from . import api, bulk, bursts, index, pages, retention
 
     app.register_blueprint(pages.bp)
-    openapi.register(app, [api.bp, retention.bp])
+    openapi.register(app, [api.bp, retention.bp, bulk.bp, bursts.bp])
     index.init_app(app)

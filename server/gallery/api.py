@@ -38,7 +38,7 @@ def list_images(args: dict[str, Any]) -> dict[str, Any]:
     stream_position = events.latest_id(get_redis())
     page = lister().page(flt, order, cursor, limit)
     body: dict[str, Any] = {
-        "images": images.summaries(page.rows),
+        "images": images.with_kept(images.summaries(page.rows)),
         "next_cursor": page.next_cursor.encode() if page.next_cursor else None,
         "sort": sort_name,
         "limit": limit,
@@ -96,16 +96,17 @@ _THUMB = {**_JPEG, "image/webp": {"schema": {"type": "string", "format": "binary
 
 
 @bp.get("/api/images/<image_id>/thumbnail")
-@bp.arguments(schemas.DownloadQuery, location="query", as_kwargs=False)
+@bp.arguments(schemas.ThumbnailQuery, location="query", as_kwargs=False)
 @bp.doc(responses={"200": {"description": "The thumbnail bytes, with their own type "
                                           "(`thumbnail_mime`: WebP from the capture daemon).",
                            "content": _THUMB},
                    "304": {"description": "Not modified (If-None-Match matched)."}})
-@bp.errors(404)
+@bp.errors(400, 404)
 def image_thumbnail(args: dict[str, Any], image_id: str) -> Response:
-    """The thumbnail; made and cached on first request for hashes without one; `?download=1`
-    adds a file name (what a picture whose full size is gone offers for download)."""
-    return images.thumbnail(image_id, download=args.get("download") in ("1", "true"))
+    """The thumbnail; made and cached on first request for hashes without one. `?w=240` sends
+    a smaller copy the size of a grid card (the first screen weighs what it shows);
+    `?download=1` adds a file name (what a picture whose full size is gone offers)."""
+    return images.thumbnail(image_id, args.get("w"), download=args.get("download") in ("1", "true"))
 
 
 @bp.post("/api/images/<image_id>/keep")

@@ -31,7 +31,7 @@ from server.core.streams import RETRY_AFTER, stream_budget
 from server.search import ImageFilter
 from server.search.params import stream_id
 
-from .images import summary
+from .images import summary, with_kept
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,7 @@ def _items(client: redis.Redis, entries: list[tuple[str, StreamEntry | None]], f
             out.append((sid, None))
             continue
         out.append((sid, summary(entry.image_id, fields) if flt.matches(record) else None))
+    with_kept([item for _, item in out if item is not None])  # the list's card, kept mark too
     return out
 
 

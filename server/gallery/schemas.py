@@ -153,6 +153,20 @@ class DownloadQuery(_Query):
     download = fields.String(metadata={"description": "1 to download it with a file name."})
 
 
+def _grid_width(text: str) -> int:
+    from .images import GRID_WIDTHS
+
+    if not text.isdigit() or int(text) not in GRID_WIDTHS:
+        raise BadParameter("w", f"w must be one of {', '.join(map(str, GRID_WIDTHS))} (pixels); "
+                                f"got {shown(text)}.")
+    return int(text)
+
+
+class ThumbnailQuery(DownloadQuery):
+    w = Param(_grid_width, {"type": "integer", "enum": [160, 240]},
+              description="A smaller copy for the grid's cards, this many pixels wide.")
+
+
 def _expires_at(value: Any) -> float:
     import math
 
@@ -220,6 +234,7 @@ class ImageItem(ma.Schema):
     download_url = fields.String(required=True)
     download_name = fields.String(required=True)
     tier = fields.Nested(Tier, required=True)
+    kept = fields.Boolean(metadata={"description": "In the list: kept for ever (no expiry)."})
 
 
 class Count(ma.Schema):

@@ -38,10 +38,9 @@ EXACT_FIELDS = (F_TIMESTAMP, F_LUX, F_FULL_UNTIL)
 def run_search(client: redis.Redis, query: Query) -> tuple[list[Row], int]:
     """Run FT.SEARCH with `query` and parse the reply, with exact values for sort fields.
 
-    RediSearch prints RETURNed numbers with 12 significant digits, so a millisecond
-    timestamp (13 digits) comes back rounded. The sort key (WITHSORTKEYS, asked for by
-    `query.SearchQuery`) is exact; other rounded-looking sort fields are read from
-    the hashes.
+    RediSearch prints RETURNed numbers rounded, so a millisecond timestamp can come back
+    off by up to 5 ms. The sort key (WITHSORTKEYS, asked for by `query.SearchQuery`) is
+    exact; the other sort fields are read back from the hashes (see `_make_exact`).
     """
     raw = client.execute_command("FT.SEARCH", INDEX_NAME, *query.get_args())
     sort_field = getattr(query, "sort_field", None)
@@ -70,32 +69,31 @@ def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _maybe_rounded(text: str) -> bool:
-    # 12 significant digits, or fewer once trailing zeros are dropped: 1795964794.296 prints
-    # as 1795964794.3, and .996 as 1795964795. At 1e9 and above (every timestamp) fewer than
-    # three decimals survive, so such values are always read again from the hash.
-    digits = text.split("e")[0].split("E")[0].lstrip("-").replace(".", "").lstrip("0")
-    try:
-        large = abs(float(text)) >= 1e9
-    except ValueError:
-        large = False
-    return len(digits) >= 12 or large
-
-
 def _make_exact(client: redis.Redis, rows: list[Row], skip: str | None) -> None:
+    """Replace each RETURNed sort-field number with the hash's own text.
+
+    RediSearch prints RETURNed numbers shortened (12 significant digits, and trailing zeros
+    dropped: 1795958600.097 comes back as 1795958600.1), so no test of the printed text can
+    tell a rounded value from an exact one. The hash holds the very text RediSearch parsed,
+    so the values read back from it, and the cursors made of them, are exact by
+    construction. `skip` (the field the query sorted by) is exact already (WITHSORTKEYS).
+    A picture whose hash went away meanwhile (expired, deleted) is left out of the rows.
+    """
     wanted = [(row, name) for row in rows for name in EXACT_FIELDS
-              if name != skip and name in row.fields and _maybe_rounded(row.fields[name])]
+              if name != skip and name in row.fields]
     if not wanted:
         return
     pipe = client.pipeline(transaction=False)
     for row, name in wanted:
         pipe.hget(KEY_PREFIX + row.image_id, name)
+    gone: set[str] = set()
     for (row, name), value in zip(wanted, pipe.execute()):
-        if value is not None:
-            try:
-                row.fields[name] = repr(float(value))
-            except ValueError:
-                continue
+        try:
+            row.fields[name] = repr(float(value))
+        except (TypeError, ValueError):  # gone (None), or no longer a number
+            gone.add(row.image_id)
+    if gone:
+        rows[:] = [row for row in rows if row.image_id not in gone]
 
 
 def run_aggregate(client: redis.Redis, args: list[Any]) -> list[dict[str, str]]:

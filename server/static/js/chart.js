@@ -53,7 +53,10 @@ export function drawChart() {
   const yMax = niceMax(Math.max(...data.buckets.map((b) => b.max)));
   const x = (t) => m.l + ((t - t0) / Math.max(1, t1 - t0)) * (W - m.l - m.r);
   const y = (v) => m.t + (1 - v / yMax) * (H - m.t - m.b);
-  const root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, class: "chart-svg" });
+  // A picture for the eye (bars are clicked with a pointer, not tabbed through); the select
+  // under it is the keyboard's and screen readers' way to the same times.
+  const root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, class: "chart-svg",
+    role: "img", "aria-label": "Light level over time; pick a time in the list below the chart" });
   for (let i = 0; i <= 4; i += 1) {
     const v = (yMax * i) / 4;
     root.append(svg("line", { x1: m.l, x2: W - m.r, y1: y(v), y2: y(v), class: "chart-grid" }));
@@ -113,24 +116,26 @@ export function drawChart() {
   for (const b of data.buckets) {
     const hit = svg("rect", {
       x: mid(b) - hitW / 2, y: m.t, width: hitW, height: H - m.t - m.b, class: "chart-hit",
-      tabindex: 0, role: "button",
-      "aria-label": "Show pictures from " + fmtFull.format(new Date(b.start * 1000)),
     });
     const bar = bars.get(b);
     hit.addEventListener("mouseenter", () => { bar.classList.add("is-hover"); showTip(b, hit); });
-    hit.addEventListener("focus", () => { bar.classList.add("is-hover"); showTip(b, hit); });
     hit.addEventListener("mouseleave", () => { bar.classList.remove("is-hover"); hideTip(); });
-    hit.addEventListener("blur", () => { bar.classList.remove("is-hover"); hideTip(); });
-    const pick = () => {
-      hideTip();
-      showTimeRange(b.start, b.end - 0.001);
-      $("result-count").scrollIntoView({ behavior: "smooth", block: "start" });
-    };
-    hit.addEventListener("click", pick);
-    hit.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); } });
+    hit.addEventListener("click", () => { hideTip(); pickBucket(b); });
     root.append(hit);
   }
-  box.append(root);
+  const picker = el("select", { className: "chart-pick", id: "chart-pick", "aria-label": "Show the pictures of a time in the chart" },
+    el("option", { value: "", text: "Show the pictures of…" }),
+    ...data.buckets.map((b, i) => el("option", { value: String(i),
+      text: fmtFull.format(new Date(b.start * 1000)) + " · " + fmtInt.format(b.count) + " pictures · avg " + fmtLux(b.avg) })));
+  picker.addEventListener("change", () => { if (picker.value !== "") pickBucket(data.buckets[Number(picker.value)]); });
+  box.append(root, el("div", { className: "select is-small chart-pick-box" }, picker));
+}
+
+// A time chosen in the chart: the grid shows it, and the user is taken to the pictures.
+function pickBucket(b) {
+  showTimeRange(b.start, b.end - 0.001);
+  document.dispatchEvent(new CustomEvent("gallery:closeoverview"));
+  window.scrollTo({ top: 0, behavior: "smooth" });
 }
 
 // Sparse pictures leave short gaps between buckets: join runs across gaps up to `maxGap`.

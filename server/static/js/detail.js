@@ -11,6 +11,7 @@ import { refreshSoon } from "./overview.js";
 import { renderDetailTier, retentionField, thumbnailOnly } from "./retention.js";
 import { queryParams, state, urlFor } from "./state.js";
 import { toast } from "./toast.js";
+import { openViewer, viewerOpen } from "./viewer.js";
 
 const modal = $("detail");
 const detail = { id: null, data: null, previousExpiry: null, timer: null, neighbors: null, deleteArmed: false, token: 0 };
@@ -292,8 +293,27 @@ export function bindDetail() {
   $("detail-next").addEventListener("click", () => step(1));
   $("detail-delete").addEventListener("click", deleteCurrent);
   $("detail-keep").addEventListener("click", keepCurrent);
+  // Full screen, to zoom into the original: the viewer steps through the same pictures, and
+  // the detail view follows the one it showed last.
+  const zoom = async () => {
+    const id = detail.id;
+    if (!id) return;
+    if (!state.items.some((it) => it.id === id)) { toast("Full screen works for the pictures in the grid.", "info"); return; }
+    modal.classList.add("is-behind-viewer");
+    await openViewer(id, (lastId) => {
+      modal.classList.remove("is-behind-viewer");
+      if (lastId && lastId !== detail.id && modal.classList.contains("is-active")) {
+        window.history.replaceState(window.history.state, "", urlFor(lastId));
+        openDetail(lastId, false);
+      }
+      $("detail-zoom").focus();
+    });
+  };
+  $("detail-zoom").addEventListener("click", zoom);
+  $("detail-img").addEventListener("click", zoom);
   document.addEventListener("keydown", (e) => {
-    if (!modal.classList.contains("is-active")) return;
+    if (!modal.classList.contains("is-active") || viewerOpen()) return;
+    if ((e.key === "z" || e.key === "Z" || e.key === "f" || e.key === "F") && !(e.target instanceof HTMLInputElement)) { e.preventDefault(); zoom(); return; }
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
     if (e.key === "ArrowRight") { e.preventDefault(); step(1); }
     else if (e.key === "ArrowLeft") { e.preventDefault(); step(-1); }

@@ -13,6 +13,22 @@ let source = null;
 let filter = {};
 let handlers = { image: () => {}, reset: () => {} };
 let retryDelay = 2000;
+let wasDown = false;
+/** Called when the server answers again after Redis or the connection was away (B6). */
+let onRecovered = () => {};
+
+export function whenRecovered(fn) { onRecovered = fn; }
+
+function up() {
+  setLive("live", "Live");
+  if (wasDown) { wasDown = false; onRecovered(); refreshSoon(); }
+}
+
+function down() {
+  if (!wasDown) refreshSoon();  // the open overview says so too (cameras unknown, not online)
+  wasDown = true;
+  setLive("down", "Reconnecting…");
+}
 
 function setLive(kind, text) {
   const node = $("live-state");
@@ -36,9 +52,9 @@ function open(after) {
   state.streamId = after || state.streamId || "";
   const es = new EventSource(apiUrl("api/events", Object.assign({}, filter, { stream_id: state.streamId })));
   source = es;
-  es.addEventListener("open", () => { setLive("live", "Live"); retryDelay = 2000; });
+  es.addEventListener("open", () => { retryDelay = 2000; });
   es.addEventListener("hello", (e) => {
-    setLive("live", "Live");
+    up();
     try { state.streamId = JSON.parse(e.data).stream_id; } catch { /* keep */ }
   });
   es.addEventListener("image", (e) => {
@@ -53,11 +69,11 @@ function open(after) {
     refreshSoon();
   });
   es.addEventListener("reset", () => handlers.reset());
-  es.addEventListener("unavailable", () => setLive("down", "Reconnecting…"));
+  es.addEventListener("unavailable", down);
   es.addEventListener("error", () => {
     if (es !== source) return;
     if (es.readyState === EventSource.CLOSED) {
-      setLive("down", "Reconnecting…");
+      down();
       window.setTimeout(() => { if (es === source) open(state.streamId); }, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 30000);
     } else setLive("connecting", "Reconnecting…");

@@ -32,6 +32,58 @@ export function syncForm() {
   $("f-reset").classList.toggle("is-invisible", filterIsEmpty());
   setFieldError("custom-range-error", ["f-since", "f-until"], "");
   setFieldError("lux-error", ["f-lux-min", "f-lux-max"], "");
+  renderChips();
+}
+
+const RANGE_NAMES = { "1h": "Last hour", today: "Today", "24h": "Last 24 h", "7d": "Last 7 days" };
+const fmtChipTime = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+const SORT_NAMES = { oldest: "Oldest first", brightest: "Brightest first", darkest: "Darkest first" };
+
+/** The active filters as chips; each one's × takes that filter away. */
+function renderChips() {
+  const chips = [];
+  const chip = (label, clear) => {
+    const btn = el("button", { type: "button", "aria-label": "Remove the filter " + label, text: "×" });
+    btn.addEventListener("click", () => { clear(); filterChanged(); });
+    chips.push(el("span", { className: "filter-chip" }, el("span", { text: label }), btn));
+  };
+  if (state.range in RANGE_NAMES) chip(RANGE_NAMES[state.range], () => { state.range = "all"; });
+  if (state.range === "custom") {
+    if (state.since !== null) chip("From " + fmtChipTime.format(new Date(state.since * 1000)), () => { state.since = null; if (state.until === null) state.range = "all"; });
+    if (state.until !== null) chip("Until " + fmtChipTime.format(new Date(state.until * 1000)), () => { state.until = null; if (state.since === null) state.range = "all"; });
+  }
+  if (state.camera) chip("Camera: " + state.camera, () => { state.camera = ""; });
+  if (state.trigger) chip("Trigger: " + state.trigger, () => { state.trigger = ""; });
+  if (state.luxMin !== "") chip("Light ≥ " + state.luxMin + " lx", () => { state.luxMin = ""; });
+  if (state.luxMax !== "") chip("Light ≤ " + state.luxMax + " lx", () => { state.luxMax = ""; });
+  if (state.sort in SORT_NAMES) chip(SORT_NAMES[state.sort], () => { state.sort = "newest"; });
+  $("filter-chips").replaceChildren(...chips);
+  $("filters-badge").textContent = chips.length ? " (" + chips.length + ")" : "";
+}
+
+/** The phone's filter drawer (a sheet): open it, and go to the filters with "/". */
+function openDrawer() {
+  const drawer = $("filter-drawer");
+  if (window.getComputedStyle($("filters-open")).display === "none") {
+    $("f-camera").focus();  // wide screens: the filters are in the bar already
+    return;
+  }
+  drawer.setAttribute("role", "dialog");
+  drawer.setAttribute("aria-modal", "true");
+  drawer.classList.add("is-active");
+  const backdrop = el("div", { className: "drawer-backdrop", id: "drawer-backdrop" });
+  backdrop.addEventListener("click", closeDrawer);
+  drawer.before(backdrop);
+}
+
+export function closeDrawer() {
+  const drawer = $("filter-drawer");
+  if (!drawer.classList.contains("is-active")) return;
+  drawer.classList.remove("is-active");
+  drawer.removeAttribute("role");
+  drawer.removeAttribute("aria-modal");
+  const backdrop = $("drawer-backdrop");
+  if (backdrop) backdrop.remove();
 }
 
 // Shows (or, with an empty message, clears) a problem next to the inputs it is about.
@@ -82,6 +134,14 @@ export function showCamera(name) {
 
 export function bindFilters() {
   $("filters").addEventListener("submit", (e) => e.preventDefault());
+  $("filters-open").addEventListener("click", openDrawer);
+  for (const node of $("filter-drawer").querySelectorAll("[data-dismiss]")) node.addEventListener("click", closeDrawer);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") closeDrawer();
+    const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement || e.target instanceof HTMLTextAreaElement;
+    if (e.key === "/" && !typing && !document.querySelector(".modal.is-active, .pswp")) { e.preventDefault(); openDrawer(); }
+  });
+  document.addEventListener("gallery:focusfilters", openDrawer);
   for (const btn of document.querySelectorAll("#range-buttons [data-range]")) {
     btn.addEventListener("click", () => {
       const range = btn.dataset.range;

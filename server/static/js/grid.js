@@ -5,7 +5,7 @@
  */
 import { apiUrl, getJson } from "./api.js";
 import { $, el, icon } from "./dom.js";
-import { connectEvents } from "./events.js";
+import { connectEvents, whenRecovered } from "./events.js";
 import { dayKey, dayLabel, fmtClock, fmtFull, fmtInt, fmtLux, fmtShortDay, relative } from "./format.js";
 import { tierStrip } from "./retention.js";
 import { PAGE_SIZE, currentFilter, filterIsEmpty, grouped, queryParams, state, urlFor } from "./state.js";
@@ -13,17 +13,40 @@ import { showNotice } from "./toast.js";
 
 const grid = $("grid");
 
+// Thumbnails load as they come near the screen (a short margin, not the browser's own
+// lazy loading, which fetches a few screens ahead): the first screen costs what it shows.
+const thumbs = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    const img = entry.target;
+    thumbs.unobserve(img);
+    if (img.dataset.srcset) img.srcset = img.dataset.srcset;
+    if (img.dataset.src) {
+      img.parentElement.classList.add("is-loading");
+      img.src = img.dataset.src;
+      delete img.dataset.src;
+    }
+  }
+}, { rootMargin: "150px 0px" }) : null;
+
 /** The card of one picture: a link to its detail view (detail.js opens it in place). */
 export function card(item) {
   const img = el("img", {
-    src: item.thumbnail_url, alt: "Picture from " + (item.camera || "camera") + " at " + fmtFull.format(new Date(item.timestamp * 1000)),
-    loading: "lazy", decoding: "async", width: 480, height: 270,
+    alt: "Picture from " + (item.camera || "camera") + " at " + fmtFull.format(new Date(item.timestamp * 1000)),
+    decoding: "async", width: 480, height: 270,
   });
+  // A card-sized copy where it is enough, the stored thumbnail on dense (phone) screens.
+  const small = item.thumbnail_url + (item.thumbnail_url.includes("?") ? "&" : "?") + "w=240";
+  img.setAttribute("srcset", "");
+  img.dataset.srcset = small + " 240w, " + item.thumbnail_url + " 320w";
+  img.setAttribute("sizes", "(max-width: 560px) 50vw, 240px");
+  if (thumbs) { img.dataset.src = small; thumbs.observe(img); } else { img.srcset = img.dataset.srcset; img.src = small; }
   const badges = el("div", { className: "card-badges" });
+  if (item.kept) badges.append(el("span", { className: "badge badge-kept", text: "kept" }));
   if (item.trigger) badges.append(el("span", { className: "badge badge-trigger trigger-" + item.trigger.replace(/[^a-z0-9_-]/gi, ""), text: item.trigger }));
   const time = el("time", { className: "card-clock", datetime: item.captured_at, text: fmtClock.format(new Date(item.timestamp * 1000)) });
   const rel = el("span", { className: "card-rel", dataset: { ts: String(item.timestamp) }, text: relative(item.timestamp) });
-  const a = el("a", { className: "image-card", href: urlFor(item.id), dataset: { id: item.id, day: dayKey(item.timestamp) } },
+  const a = el("a", { className: "image-card" + (item.kept ? " is-kept" : ""), href: urlFor(item.id), dataset: { id: item.id, day: dayKey(item.timestamp) } },
     el("figure", { className: "card-figure" }, img, badges, tierStrip(item), el("span", { className: "card-missing", text: "Expired or deleted" })),
     el("div", { className: "card-info" },
       el("div", { className: "card-when" }, time, rel),
@@ -33,7 +56,12 @@ export function card(item) {
       ),
       el("div", { className: "card-date", text: fmtShortDay.format(new Date(item.timestamp * 1000)) }),
     ));
+  img.addEventListener("load", () => {
+    img.parentElement.classList.remove("is-loading");
+    img.parentElement.classList.add("is-loaded");
+  }, { once: true });
   img.addEventListener("error", () => {
+    img.parentElement.classList.remove("is-loading");
     a.classList.add("is-missing");
     img.removeAttribute("src");
   }, { once: true });
@@ -45,10 +73,19 @@ export function cardNode(id) {
   return grid.querySelector('[data-id="' + CSS.escape(id) + '"]');
 }
 
+/** The id of a day's header, e.g. "day-2026-11-24": a link to it jumps there. */
+export function dayAnchor(ts) {
+  const d = new Date(ts * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  return "day-" + d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+}
+
 function dayHeader(ts) {
-  return el("h3", { className: "day-header", dataset: { day: dayKey(ts) } },
-    el("span", { className: "day-name", text: dayLabel(ts) }),
-    el("span", { className: "day-date", text: fmtShortDay.format(new Date(ts * 1000)) }));
+  const id = dayAnchor(ts);
+  return el("h3", { className: "day-header", id: id, dataset: { day: dayKey(ts) } },
+    el("a", { className: "day-link", href: "#" + id, tabindex: "-1" },
+      el("span", { className: "day-name", text: dayLabel(ts) }), " ",
+      el("span", { className: "day-date", text: fmtShortDay.format(new Date(ts * 1000)) })));
 }
 
 function appendItems(items) {
@@ -141,6 +178,7 @@ export async function fetchPage() {
     const data = await getJson(apiUrl("api/images", queryParams({ limit: PAGE_SIZE, cursor: state.cursor })));
     if (generation !== state.generation) return;
     showNotice("");
+    retryDelay = 5000;
     if (data.count) state.count = data.count;
     if (first) {
       connectEvents(data.stream_id, currentFilter(), {
@@ -156,7 +194,11 @@ export async function fetchPage() {
   } catch (err) {
     if (generation !== state.generation) return;
     showNotice(err.message);
-    state.failed = true;  // no automatic retries: the "Try again" button retries
+    if (first) { state.count = null; renderCount(); }
+    state.failed = true;
+    // Redis away (503) or the server unreachable: try again by itself, calmly, while the
+    // page is shown; the "Try again" button does it at once. Other errors wait for the user.
+    if (err.status === 503 || err.status === 0) retryLater(generation);
   } finally {
     if (generation === state.generation) {
       state.loading = false;
@@ -164,6 +206,19 @@ export async function fetchPage() {
       if (!state.failed) window.setTimeout(maybeLoadMore, 50);
     }
   }
+}
+
+let retryTimer = null;
+let retryDelay = 5000;
+
+function retryLater(generation) {
+  window.clearTimeout(retryTimer);
+  retryTimer = window.setTimeout(() => {
+    if (generation !== state.generation || !state.failed) return;
+    if (document.hidden) { retryLater(generation); return; }
+    retryDelay = Math.min(retryDelay * 2, 30000);
+    fetchPage();
+  }, retryDelay);
 }
 
 /** Start the listing again from its first page (after a filter change, say). */
@@ -199,7 +254,7 @@ function arrived(item) {
     if (state.count.exact) state.count.value += 1;
     renderCount();
   }
-  if (state.sort === "newest") {
+  if (state.sort === "newest" && window.scrollY < 200) {
     prependItem(item);
     renderEmpty();
     renderFoot();
@@ -209,12 +264,28 @@ function arrived(item) {
   } else {
     state.pendingNew += 1;
     const btn = $("new-images");
-    btn.textContent = state.pendingNew + (state.pendingNew === 1 ? " new image" : " new images") + " · show";
+    btn.textContent = state.pendingNew + " new · show";
+    btn.setAttribute("aria-label", state.pendingNew + (state.pendingNew === 1 ? " new picture" : " new pictures") + ": show");
     btn.classList.remove("is-hidden");
   }
 }
 
+/** How many pictures the grid has loaded (window.gallery.loadedCount, for tests and the bench). */
+export function loadedCount() { return state.items.length; }
+
 export function bindGrid() {
+  // Back from an outage: a grid left failed, half-filled or under a stale notice reloads.
+  whenRecovered(() => {
+    retryDelay = 5000;
+    if (state.failed || !$("notice").classList.contains("is-hidden")) reloadGrid();
+  });
+  const top = $("back-to-top");
+  const placeTop = () => top.classList.toggle("is-hidden", window.scrollY < window.innerHeight);
+  window.addEventListener("scroll", placeTop, { passive: true });
+  top.addEventListener("click", () => {
+    window.scrollTo({ top: 0, behavior: "smooth" });
+    $("grid").focus({ preventScroll: true });
+  });
   $("load-more").addEventListener("click", fetchPage);
   $("new-images").addEventListener("click", () => { reloadGrid(); window.scrollTo({ top: 0, behavior: "smooth" }); });
   if ("IntersectionObserver" in window) {

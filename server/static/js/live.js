@@ -57,7 +57,7 @@ function tileFor(camera) {
   const age = el("span", { className: "live-age" });
   const button = el("button", {
     type: "button", className: "live-tile is-offline", dataset: { camera: camera },
-    "aria-label": "Open the live view of " + camera,
+    title: "Open the live view of " + camera,
   },
   el("figure", { className: "live-frame" }, img, el("span", { className: "live-offline-label", text: "offline" })),
   el("div", { className: "live-caption" },
@@ -87,9 +87,20 @@ function updateTile(tile, status) {
 
 // --- Status polling -----------------------------------------------------------------------
 
+// Nothing polls while nobody looks: the tiles pull frames only while the overview is open,
+// the tiles are on the screen and the tab is visible (or while a camera's modal is open).
+let tilesInView = false;
+
+function watching() {
+  if (openCamera) return true;
+  const panel = document.getElementById("overview-panel");
+  const open = !panel || panel.classList.contains("is-open");
+  return open && (tilesInView || section.classList.contains("is-hidden"));
+}
+
 function schedule(ms) {
   window.clearTimeout(timer);
-  if (!stopped && !document.hidden) timer = window.setTimeout(poll, ms);
+  if (!stopped && !document.hidden && watching()) timer = window.setTimeout(poll, ms);
 }
 
 async function poll() {
@@ -204,6 +215,13 @@ export function startLive() {
     }
   });
   window.addEventListener("pagehide", detachStream);
+  if ("IntersectionObserver" in window) {
+    new IntersectionObserver((entries) => {
+      tilesInView = entries.some((e) => e.isIntersecting);
+      schedule(tilesInView ? 0 : POLL_MS);
+    }).observe(section);
+  } else tilesInView = true;
+  document.addEventListener("gallery:overview", () => schedule(0));
 
   schedule(0);
 }

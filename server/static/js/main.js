@@ -16,6 +16,11 @@
  *   timelapse.js  the time-lapse dialog
  *   live.js       the live camera tiles
  *   retention.js  tier labels, the forecast and budgets panel, the notifier's targets
+ *   select.js     selecting many pictures; bulk keep, delete, zip
+ *   viewer.js     the full-screen viewer (PhotoSwipe): zoom, pinch, pan, swipe, keys
+ *   timeline.js   jump to a day or an hour (per-hour counts from the server)
+ *   dialogs.js    every dialog takes, traps and gives back the focus
+ *   bursts.js     motion bursts reviewed like events
  *
  * Hooks for tests and the browser console, on window.gallery:
  *   currentFilter()         -> {since, until, camera, trigger, lux_min, lux_max, full_size}: the grid's filter
@@ -31,13 +36,18 @@ import { bindDetail, closeDetail, openDetail } from "./detail.js";
 import { afterFilterChange, bindFilters, loadFacets, syncForm } from "./filters.js";
 import { fromLocalInput, toLocalInput } from "./format.js";
 import { drawChart, loadChart } from "./chart.js";
-import { bindGrid, reloadGrid } from "./grid.js";
+import { bindGrid, loadedCount, reloadGrid } from "./grid.js";
 import { startLive } from "./live.js";
-import { bindOverview, loadCameras, loadStats, refreshRelativeTimes } from "./overview.js";
+import { bindOverview, loadCameras, loadStats, overviewOpen, refreshRelativeTimes } from "./overview.js";
+import { bindDialogs } from "./dialogs.js";
+import { bindSelect, selectedIds, selectionReset } from "./select.js";
+import { bindTimeline } from "./timeline.js";
+import { bindBursts } from "./bursts.js";
 import { startRetention } from "./retention.js";
 import { currentFilter, readUrl, urlFor } from "./state.js";
 import { startTimelapse } from "./timelapse.js";
 import { placeToasts, toast } from "./toast.js";
+import { $ } from "./dom.js";
 
 function start() {
   const { imageId, problems } = readUrl();
@@ -50,7 +60,16 @@ function start() {
   bindFilters();
   bindGrid();
   bindDetail();
-  document.addEventListener("gallery:filterchange", () => { reloadGrid(); loadChart(); });
+  bindDialogs();
+  bindSelect();
+  bindTimeline();
+  bindBursts();
+  document.addEventListener("gallery:filterchange", () => {
+    selectionReset();
+    reloadGrid();
+    if (overviewOpen()) loadChart();
+  });
+  document.addEventListener("gallery:closeoverview", () => { if (overviewOpen()) $("overview-toggle").click(); });
   window.addEventListener("scroll", placeToasts, { passive: true });
   window.addEventListener("popstate", () => {
     const before = urlFor(null);
@@ -66,13 +85,11 @@ function start() {
     window.clearTimeout(resizeTimer);
     resizeTimer = window.setTimeout(drawChart, 150);
   });
+  // Nothing polls while nobody looks: the overview refreshes at a calm pace only while it is
+  // open and the tab is visible; relative times are text, no request.
   window.setInterval(refreshRelativeTimes, 30000);
-  window.setInterval(loadCameras, 20000);
-  window.setInterval(loadStats, 60000);
+  window.setInterval(() => { if (overviewOpen() && !document.hidden) { loadCameras(); loadStats(); } }, 60000);
   reloadGrid();
-  loadChart();
-  loadStats();
-  loadCameras();
   loadFacets();
   if (imageId) openDetail(imageId, false);
 }
@@ -84,6 +101,8 @@ window.gallery = {
   toast: toast,
   toLocalInput: toLocalInput,
   fromLocalInput: fromLocalInput,
+  loadedCount: loadedCount,
+  selectedIds: selectedIds,
 };
 
 start();

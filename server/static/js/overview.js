@@ -47,7 +47,11 @@ export async function loadStats() {
     const bar = $("stat-memory-bar");
     bar.value = mem.max_bytes ? Math.min(100, (100 * mem.used_bytes) / mem.max_bytes) : 0;
     bar.classList.toggle("is-hidden", !mem.max_bytes);
-    bar.classList.toggle("is-danger", bar.value > 90);
+    // Eviction is how a full store makes room (volatile-ttl): calm colours for it. Red only
+    // where a full Redis refuses writes (noeviction).
+    const refuses = (mem.policy || "").startsWith("noeviction");
+    bar.classList.toggle("is-danger", refuses && bar.value > 90);
+    bar.classList.toggle("is-info", !(refuses && bar.value > 90));
     for (const [name, edge] of [["newest", s.newest], ["oldest", s.oldest]]) {
       const node = $("stat-" + name);
       node.replaceChildren();
@@ -63,7 +67,7 @@ let refreshTimer = null;
 
 /** Refresh the stats, the cameras and the chart shortly (once for a burst of changes). */
 export function refreshSoon() {
-  if (refreshTimer) return;
+  if (refreshTimer || !overviewOpen()) return;
   refreshTimer = window.setTimeout(() => { refreshTimer = null; loadStats(); loadCameras(); loadChart(); }, 1500);
 }
 
@@ -76,14 +80,19 @@ export function refreshRelativeTimes() {
   }
 }
 
-// On narrow screens the chart and the store panel fold away behind one button, so the
-// pictures come first; wide screens always show them (the button is hidden there).
+/** Whether the overview (cameras, live view, chart, store) is open. */
+export function overviewOpen() { return $("overview-panel").classList.contains("is-open"); }
+
+// Pictures first: the cameras, the live view, the chart and the store fold away behind one
+// button at every size. They load when opened, and refresh only while open.
 export function bindOverview() {
   const button = $("overview-toggle");
   button.addEventListener("click", () => {
-    const open = !$("overview").classList.contains("is-open");
-    $("overview").classList.toggle("is-open", open);
+    const open = !overviewOpen();
+    $("overview-panel").classList.toggle("is-open", open);
+    $("overview").classList.add("is-open");
     button.setAttribute("aria-expanded", open ? "true" : "false");
-    if (open) drawChart();
+    document.dispatchEvent(new CustomEvent("gallery:overview", { detail: { open: open } }));
+    if (open) { loadStats(); loadCameras(); loadChart().then(drawChart); }
   });
 }

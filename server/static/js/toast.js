@@ -28,7 +28,10 @@ export function toast(message, kind, action) {
 export function placeToasts() {
   const box = $("toasts");
   if (!box.childElementCount) return;
-  const filters = document.querySelector(".filters").getBoundingClientRect();
+  const bar = document.getElementById("filter-drawer");
+  if (!bar) return;
+  const filters = bar.classList.contains("is-active") ? bar.getBoundingClientRect()
+    : document.getElementById("filter-bar").getBoundingClientRect();
   const nav = document.querySelector(".gallery-nav").getBoundingClientRect().bottom;
   const height = box.offsetHeight + 24;
   const overlapsBottom = filters.bottom > window.innerHeight - height && filters.top < window.innerHeight;
