@@ -85,7 +85,8 @@ def test_thumbnail_only_pictures_are_labelled_in_the_grid_and_the_detail(gallery
     assert any(label.startswith("Unchanged since ") for label in labels), labels
     assert page.locator(f'[data-id="{ids["garden0"]}"] .card-tier').count() == 0
 
-    # The forecast, the budgets and the notifier, in the store panel.
+    # The forecast, the budgets and the notifier, in the folded "Cameras & light" panel.
+    page.click("#overview-toggle")
     page.wait_for_selector("#forecast .forecast-camera")
     forecast = page.inner_text("#forecast")
     assert "garden" in forecast and "porch" in forecast and "full size" in forecast and "MB/min" in forecast
@@ -140,6 +141,7 @@ def test_budgets_are_changed_in_the_gallery_and_a_bad_value_is_named(gallery, br
     page = browser.new_page(viewport=WIDE)
     errors = ConsoleErrors(page, failed_requests_ok=True)  # the refused save is a 400
     page.goto(gallery.url + "/")
+    page.click("#overview-toggle")
     page.wait_for_selector("#forecast .forecast-camera")
     page.click("#budgets-open")
     page.wait_for_selector("#budgets-modal.is-active")
