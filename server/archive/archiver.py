@@ -5,9 +5,9 @@
   (`archived` field), so a crash or a restart loses nothing, and two archivers of the group
   never copy one picture on purpose.
 - The stream is capped. At start, whenever entries were trimmed before they were handled,
-  and every ARCHIVE_SWEEP_INTERVAL, it walks `idx:images` for pictures that still have their
-  full size and no `archived` field, oldest first. The same walk keeps the archive's "kept"
-  marks in step with the gallery's Keep (a hash without TTL).
+  and every ARCHIVE_SWEEP_INTERVAL, it walks the search index (`contract.INDEX_NAME`) for
+  pictures that still have their full size and no `archived` field, oldest first. The same
+  walk keeps the archive's "kept" marks in step with the gallery's Keep (a hash without TTL).
 - When the archive is unreachable or full, or Redis is, the entry stays pending and is
   retried with exponential backoff (capped at ARCHIVE_MAX_BACKOFF), with one warning per
   outage in the log and the error in `archive:status`. The capture daemons never wait for it.
