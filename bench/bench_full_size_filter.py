@@ -15,12 +15,12 @@ Run: .venv/bin/python -m bench.bench_full_size_filter   (about half a minute)
 from __future__ import annotations
 
 import random
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.bench_gallery import median_ms
 from pi.contract import ImageRecord, ensure_index, image_id, image_key
 from pi.redis_connection import connect
 from server import create_app
@@ -53,17 +53,6 @@ def fill(client, now: float) -> None:
         if i % 2000 == 1999:
             pipe.execute()
     pipe.execute()
-
-
-def median_ms(fn, runs: int = RUNS) -> float:
-    for _ in range(10):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def main() -> int:
