@@ -120,9 +120,8 @@ def bench_deep_page(client) -> None:
               f"ratio {deep / first:.2f} (target <= 1.5: {verdict(deep / first, 1.5)})")
 
 
-def photo(seed: int, width: int = 4608, height: int = 2592) -> bytes:
-    """Return a photo-like 4608x2592 JPEG: a scene with soft detail and sensor noise."""
-    rnd = np.random.default_rng(seed)
+def scene(rnd: np.random.Generator) -> Image.Image:
+    """Return a small 576x324 landscape: a sky gradient and soft shapes, drawn with `rnd`."""
     small = Image.new("RGB", (576, 324))
     draw = ImageDraw.Draw(small)
     for y in range(324):
@@ -132,6 +131,13 @@ def photo(seed: int, width: int = 4608, height: int = 2592) -> bytes:
         x, y, r = rnd.integers(0, 576), rnd.integers(120, 324), rnd.integers(8, 60)
         shade = tuple(int(v) for v in rnd.integers(30, 160, 3))
         draw.ellipse([x - r, y - r, x + r, y + r], fill=shade)
+    return small
+
+
+def photo(seed: int, width: int = 4608, height: int = 2592) -> bytes:
+    """Return a photo-like 4608x2592 JPEG: a scene with soft detail and sensor noise."""
+    rnd = np.random.default_rng(seed)
+    small = scene(rnd)
     big = small.resize((width, height), Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(2))
     pixels = np.asarray(big, dtype=np.int16)
     pixels = pixels + rnd.normal(0, 6, (height, width, 1)).astype(np.int16)

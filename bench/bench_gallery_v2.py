@@ -50,11 +50,12 @@ from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageFilter
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_gallery import scene  # noqa: E402
 from pi.contract import INDEX_NAME, ImageRecord, ensure_index, image_id, save_image  # noqa: E402
 from pi.redis_connection import connect  # noqa: E402
 from pi.thumbnails import make_thumbnail  # noqa: E402
@@ -97,16 +98,7 @@ def sample_photos() -> tuple[list[Image.Image], str]:
 
 
 def synthetic(seed: int) -> Image.Image:
-    rnd = np.random.default_rng(seed)
-    small = Image.new("RGB", (576, 324))
-    draw = ImageDraw.Draw(small)
-    for y in range(324):
-        t = y / 324
-        draw.line([(0, y), (576, y)], fill=(int(90 + 80 * t), int(140 + 60 * t), int(220 - 60 * t)))
-    for _ in range(40):
-        x, y, r = rnd.integers(0, 576), rnd.integers(120, 324), rnd.integers(8, 60)
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=tuple(int(v) for v in rnd.integers(30, 160, 3)))
-    return small.filter(ImageFilter.GaussianBlur(1))
+    return scene(np.random.default_rng(seed)).filter(ImageFilter.GaussianBlur(1))
 
 
 def full_size_jpeg(source: Image.Image, seed: int, size: tuple[int, int] = PHOTO_SIZE) -> bytes:
